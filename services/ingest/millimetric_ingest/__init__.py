@@ -1,0 +1,1 @@
+"""Millimetric ingest worker: Kafka consumer group → attribution → PostgreSQL."""
