@@ -1,0 +1,1 @@
+"""Millimetric query service: analytics reads over PostgreSQL, for the gateway."""

@@ -1,0 +1,11 @@
+"""Every object the query app stores, as typed AppKeys."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from .settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)

@@ -1,0 +1,70 @@
+"""query_events (keyset-paginated raw events) and the events://recent resource."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from millimetric_protocol import limits
+from millimetric_protocol.methods import AccountQueryEventsArgs, QueryEventsArgs, selection_of
+from millimetric_protocol.reads import ReadResult
+
+from ..context import ReadContext
+from ..cursor import decode_cursor, encode_cursor
+from ..filters import Sql, event_filters
+from ..scope import Projects, resolve
+from ..window import resolve_window
+
+_ROW_COLUMNS: Final = "project_id, event_id, timestamp, event, anonymous_id, user_id, source, medium, campaign, properties::text AS properties"
+
+
+def event_row(r: asyncpg.Record, projects: Projects) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    if projects.multi:
+        row["project_id"] = str(r["project_id"])
+        row["slug"] = projects.by_id(r["project_id"]).slug
+    row.update(
+        event_id=str(r["event_id"]), timestamp=r["timestamp"], event=r["event"], anonymous_id=r["anonymous_id"],
+        user_id=r["user_id"], source=r["source"], medium=r["medium"], campaign=r["campaign"],
+        properties=msgspec.Raw(r["properties"].encode()),  # jsonb text passed through, not re-parsed
+    )
+    return row
+
+
+async def query_events(ctx: ReadContext) -> ReadResult:
+    args: QueryEventsArgs = ctx.args(QueryEventsArgs, AccountQueryEventsArgs)
+    async with ctx.pool.acquire() as conn:
+        projects = await resolve(conn, ctx.scope, selection_of(args))
+        window = resolve_window(args.from_, args.to, projects.time_zone(args.timezone))
+        sql = Sql()
+        event_filters(sql, args, projects.ids, window)
+        if args.cursor is not None:
+            ts, event_id = decode_cursor(args.cursor)
+            sql.where(f"(timestamp, event_id) < ({sql.param(ts)}, {sql.param(event_id)})")
+        limit = sql.param(args.limit + 1)
+        rows = await conn.fetch(
+            f"SELECT {_ROW_COLUMNS} FROM events WHERE {sql.sql} ORDER BY timestamp DESC, event_id DESC LIMIT {limit}",
+            *sql.params,
+        )
+    more = len(rows) > args.limit
+    rows = rows[: args.limit]
+    meta: dict[str, Any] = {
+        **window.meta(),
+        "order": "timestamp desc, event_id desc",
+        "truncated": more,
+        "next_cursor": encode_cursor(rows[-1]["timestamp"], rows[-1]["event_id"]) if more else None,
+    }
+    return ReadResult(rows=[event_row(r, projects) for r in rows], meta=meta)
+
+
+async def events_recent(ctx: ReadContext) -> ReadResult:
+    async with ctx.pool.acquire() as conn:
+        projects = await resolve(conn, ctx.scope, None)
+        rows = await conn.fetch(
+            f"SELECT {_ROW_COLUMNS} FROM events WHERE project_id = ANY($1::uuid[]) "
+            "ORDER BY timestamp DESC, event_id DESC LIMIT $2",
+            projects.ids, limits.RECENT_EVENTS,
+        )
+    return ReadResult(rows=[event_row(r, projects) for r in rows], meta={"order": "timestamp desc, event_id desc"})
