@@ -1,0 +1,74 @@
+"""create_app(settings) → the gateway's aiohttp application. Opens no connections itself: the
+cleanup contexts do, in dependency order (database pool, producer, query client)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from millimetric_protocol import limits
+
+from . import keys
+from .auth import KeyStore
+from .producer import producer_context
+from .query_client import QueryClient
+from .ratelimit import RateLimiter
+from .services import Services
+from .settings import Settings
+from .transport import SERVICES, mcp_handler, method_not_allowed
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=limits.MAX_BODY_BYTES)
+    app[keys.SETTINGS] = settings
+    app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_producer)
+    app.cleanup_ctx.append(_query_client)
+    app.cleanup_ctx.append(_services)
+    for path, endpoint in (("/mcp", "project"), ("/mcp/account", "account")):
+        app.router.add_post(path, mcp_handler(endpoint))
+        app.router.add_route("GET", path, method_not_allowed)
+        app.router.add_route("DELETE", path, method_not_allowed)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=4, command_timeout=5)
+    app[keys.KEY_STORE] = KeyStore(pool, ttl_s=settings.key_cache_ttl_s, max_entries=settings.key_cache_size)
+    yield
+    await pool.close()
+
+
+async def _producer(app: web.Application) -> AsyncIterator[None]:
+    async with producer_context(app[keys.SETTINGS]) as producer:
+        app[keys.PRODUCER] = producer
+        yield
+
+
+async def _query_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    client = QueryClient(settings.query_url, settings.query_timeout_s)
+    await client.start()
+    app[keys.QUERY] = client
+    yield
+    await client.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    app[SERVICES] = Services(app[keys.SETTINGS], app[keys.PRODUCER], app[keys.QUERY])
+    yield
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ready = request.app[keys.PRODUCER].ready
+    return web.json_response({"ready": ready, "broker": ready}, status=200 if ready else 503)

@@ -1,0 +1,76 @@
+"""API key lookup: hash the bearer token, find it in PostgreSQL, cache the answer briefly.
+
+Both hits and misses are cached for `key_cache_ttl_s`, so a flood of bad keys costs one query per
+distinct key per TTL, and a revocation or plan change takes effect within the TTL. Keys are compared
+by their SHA-256 hash only and never logged.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+import asyncpg
+
+from millimetric_protocol.apikeys import KeyKind, hash_key, parse_kind
+
+_LOOKUP_SQL: Final = """
+SELECT k.key_id, k.kind, k.account_id, k.project_id, a.plan
+FROM api_keys k JOIN accounts a ON a.account_id = k.account_id
+WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: uuid.UUID
+    kind: KeyKind
+    account_id: uuid.UUID
+    project_id: uuid.UUID | None
+    plan: str
+
+
+class KeyStore:
+    """Resolves bearer tokens to `KeyInfo` through a bounded TTL cache."""
+
+    def __init__(self, pool: asyncpg.Pool, *, ttl_s: float, max_entries: int) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._cache: OrderedDict[bytes, tuple[float, KeyInfo | None]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    async def lookup(self, token: str) -> KeyInfo | None:
+        """The key's info, or None when malformed, unknown or revoked."""
+        if parse_kind(token) is None:
+            return None
+        digest = hash_key(token)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            self.hits += 1
+            self._cache.move_to_end(digest)
+            return cached[1]
+        self.misses += 1
+        row = await self._pool.fetchrow(_LOOKUP_SQL, digest, timeout=5)
+        info = None if row is None else KeyInfo(row["key_id"], row["kind"], row["account_id"], row["project_id"], row["plan"])
+        self._cache[digest] = (now + self._ttl_s, info)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+        return info
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    return token or None

@@ -1,0 +1,100 @@
+"""tools/list and tools/call: track_event goes to Kafka, every read to the query service."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from millimetric_protocol import limits
+from millimetric_protocol.codec import decode_arguments, decode_params, encode
+from millimetric_protocol.envelope import BareParams, CallToolParams, CallToolResult, TextContent
+from millimetric_protocol.errors import ErrorName, InvalidArguments, ProtocolError
+from millimetric_protocol.events import EVENT_MESSAGE_VERSION, EventContext, EventMessage, uuid7
+from millimetric_protocol.methods import TrackEventArgs
+from millimetric_protocol.reads import ReadRequest, ReadScope
+from millimetric_protocol.validate import check_timestamp
+
+from ..catalog import find_tool, tool_listing, tool_names
+from ..context import CallContext
+from ..services import Services
+
+
+async def list_tools(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]:
+    decode_params(raw, BareParams)
+    return {"tools": list(tool_listing(ctx.endpoint, ctx.scope, ctx.structured))}
+
+
+async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]:
+    params = decode_params(raw, CallToolParams)
+    tool = find_tool(ctx.endpoint, params.name)
+    if tool is None:
+        raise ProtocolError(
+            ErrorName.UNKNOWN_TOOL, f"no tool named {params.name[:100]!r} on this endpoint",
+            {"name": params.name[:100], "available": list(tool_names(ctx.endpoint, ctx.scope))},
+        )
+    if tool.scope == "ingest" and ctx.scope != "ingest":
+        raise ProtocolError(ErrorName.INSUFFICIENT_SCOPE, "track_event needs an sk_ key", {"required": "ingest", "got": ctx.scope})
+    arguments = params.arguments
+    try:
+        if tool.name == "track_event":
+            data: Any = await _track(svc, ctx, decode_arguments(arguments, TrackEventArgs))
+            return tool_result(data, None, ctx.structured)
+        decode_arguments(arguments, tool.args)  # refuse bad arguments here, before a network hop
+        result = await svc.query.read(ReadRequest(
+            read=tool.name,  # type: ignore[arg-type]
+            scope=ReadScope(account_id=ctx.key.account_id, project_id=ctx.key.project_id),
+            arguments=arguments,
+            request_id=ctx.request_id,
+        ))
+    except InvalidArguments as exc:
+        return error_result(exc)
+    except ProtocolError as exc:
+        if exc.name is ErrorName.INVALID_PARAMS:
+            return error_result(exc)
+        raise
+    return tool_result(result.rows, result.meta, ctx.structured)
+
+
+async def _track(svc: Services, ctx: CallContext, args: TrackEventArgs) -> dict[str, Any]:
+    received_at = datetime.now(timezone.utc)
+    timestamp = args.timestamp.astimezone(timezone.utc) if args.timestamp is not None else received_at
+    try:
+        check_timestamp(timestamp, received_at)
+    except ValueError as exc:
+        raise InvalidArguments(str(exc), "arguments.timestamp") from None
+    message = EventMessage(
+        v=EVENT_MESSAGE_VERSION,
+        event_id=args.event_id if args.event_id is not None else uuid7(),
+        project_id=ctx.key.project_id,  # type: ignore[arg-type]  # sk keys always belong to a project
+        received_at=received_at,
+        timestamp=timestamp,
+        event=args.event,
+        anonymous_id=args.anonymous_id,
+        user_id=args.user_id,
+        properties=args.properties,
+        context=EventContext(ip=ctx.client_ip, user_agent=ctx.user_agent, library="mcp"),
+    )
+    if len(encode(message)) > limits.MAX_EVENT_BYTES:
+        raise InvalidArguments(f"event larger than {limits.MAX_EVENT_BYTES} bytes once encoded", "arguments")
+    await svc.producer.send(message)
+    return {"event_id": str(message.event_id), "status": "accepted"}
+
+
+def tool_result(data: Any, meta: dict[str, Any] | None, structured: bool) -> dict[str, Any]:
+    """The doc's shape: `content[0].text` is the JSON-stringified data (rows for reads). Reads add a
+    second text block with `meta`; `structuredContent` (2025-06-18+) holds {rows, meta}."""
+    content = [TextContent(text=encode(data).decode())]
+    if meta is not None:
+        content.append(TextContent(text=encode({"meta": meta}).decode()))
+    result = CallToolResult(content=content)
+    if structured:
+        result.structuredContent = data if meta is None else {"rows": data, "meta": meta}
+    return msgspec.to_builtins(result)  # type: ignore[no-any-return]
+
+
+def error_result(exc: ProtocolError) -> dict[str, Any]:
+    """Invalid arguments are tool errors (`isError`) so the model can correct itself (MCP 2025-11-25)."""
+    text = f"invalid arguments: {exc.detail or exc.name.value}"
+    return msgspec.to_builtins(CallToolResult(content=[TextContent(text=text)], isError=True))  # type: ignore[no-any-return]

@@ -1,0 +1,179 @@
+"""Bytes in → one JSON-RPC message → method handler → (HTTP status, bytes out).
+
+Two eras share the method handlers and differ in framing (mcp-protocol.md §3–§5):
+- handshake (2025-03-26 … 2025-11-25): errors of a dispatched request travel with HTTP 200,
+  because MCP clients lose the JSON-RPC code of a non-2xx answer;
+- modern (2026-07-28): the validation ladder of §5.6 with its 400/404 statuses, `resultType`
+  on every result, cache hints on cacheable ones, and the serverInfo `_meta` stamp.
+This module is the one place where ProtocolError becomes wire bytes for dispatched requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import msgspec
+
+from millimetric_protocol.codec import as_request, decode_message, encode_error, encode_result
+from millimetric_protocol.envelope import ModernMeta, Request
+from millimetric_protocol.errors import ErrorName, ProtocolError
+
+from .context import CallContext
+from .methods import lifecycle, prompts, resources, tools
+from .services import Services
+from .versions import MODERN_VERSIONS
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Services, CallContext, Any], Awaitable[dict[str, Any]]]
+
+_COMMON: Final[dict[str, Handler]] = {
+    "tools/list": tools.list_tools,
+    "tools/call": tools.call_tool,
+    "resources/list": resources.list_resources,
+    "resources/templates/list": resources.list_templates,
+    "resources/read": resources.read_resource,
+    "prompts/list": prompts.list_prompts,
+    "prompts/get": prompts.get_prompt,
+}
+HANDSHAKE_METHODS: Final[dict[str, Handler]] = {
+    "initialize": lifecycle.initialize,
+    "ping": lifecycle.ping,
+    **_COMMON,
+}
+MODERN_METHODS: Final[dict[str, Handler]] = {"server/discover": lifecycle.discover, **_COMMON}
+
+CACHE_TTL_MS: Final[dict[str, int]] = {
+    "server/discover": 60_000,
+    "tools/list": 300_000,
+    "resources/list": 300_000,
+    "resources/templates/list": 300_000,
+    "prompts/list": 300_000,
+    "resources/read": 0,  # events://recent must never be served from a cache
+}
+_NAME_PARAM: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+Reply = tuple[int, bytes | None]
+"""HTTP status and body; a None body means 202 Accepted with nothing in it."""
+
+
+async def handle_handshake(svc: Services, ctx: CallContext, body: bytes) -> Reply:
+    try:
+        request = as_request(decode_message(body))
+    except ProtocolError as exc:
+        return exc.spec.http_status or 400, encode_error(None, exc)
+    if request is None or request.is_notification:
+        return 202, None  # notifications/initialized, notifications/cancelled, client responses
+    handler = HANDSHAKE_METHODS.get(request.method)
+    if handler is None:
+        return 200, encode_error(request.id, _method_not_found(request.method))
+    try:
+        result = await handler(svc, ctx, request.params)
+    except ProtocolError as exc:
+        return 200, encode_error(request.id, _logged(exc, ctx))
+    except Exception:
+        return 200, encode_error(request.id, _internal(ctx, request.method))
+    return 200, encode_result(request.id, result)
+
+
+async def handle_modern(svc: Services, ctx: CallContext, body: bytes, headers: Mapping[str, list[str]]) -> Reply:
+    """The 2026-07-28 ladder (§5.6); the header version has already been checked to be served."""
+    try:
+        message = decode_message(body)
+        if message.method is not msgspec.UNSET and message.id is msgspec.UNSET:
+            return 202, None  # a notification: acknowledged, nothing to do in a stateless server
+        request = as_request(message)
+        if request is None:
+            raise ProtocolError(ErrorName.INVALID_REQUEST, "a 2026-07-28 POST must carry one request")
+    except ProtocolError as exc:
+        return exc.spec.http_status or 400, encode_error(None, exc)
+    try:
+        _check_envelope(request, headers)
+    except ProtocolError as exc:
+        return 400, encode_error(request.id, exc)
+    handler = MODERN_METHODS.get(request.method)
+    if handler is None:
+        return 404, encode_error(request.id, _method_not_found(request.method))
+    try:
+        result = await handler(svc, ctx, request.params)
+    except ProtocolError as exc:
+        status = 400 if exc.code == -32602 else 200  # invalid params / unknown tool or resource: 400 (§5.6)
+        return status, encode_error(request.id, _logged(exc, ctx))
+    except Exception:
+        return 200, encode_error(request.id, _internal(ctx, request.method))
+    result["resultType"] = "complete"
+    if request.method in CACHE_TTL_MS:
+        result["ttlMs"] = CACHE_TTL_MS[request.method]
+        result["cacheScope"] = "private"  # every answer depends on the caller's key
+    result["_meta"] = {"io.modelcontextprotocol/serverInfo": lifecycle.SERVER_INFO}
+    return 200, encode_result(request.id, result)
+
+
+def _check_envelope(request: Request, headers: Mapping[str, list[str]]) -> None:
+    """Rungs 6–9 of the ladder: repeated routing headers, `_meta` keys, header/body agreement, version."""
+    for name in ("mcp-protocol-version", "mcp-method", "mcp-name"):
+        if len(headers.get(name, ())) > 1:
+            raise ProtocolError(ErrorName.HEADER_MISMATCH, f"routing header {name} repeated")
+    params = _params_object(request)
+    meta_raw = params.get("_meta")
+    if not isinstance(meta_raw, dict):
+        raise ProtocolError(ErrorName.INVALID_PARAMS, "params._meta is required in 2026-07-28 requests")
+    meta = msgspec.convert(meta_raw, ModernMeta)
+    if meta.protocol_version is msgspec.UNSET or meta.client_capabilities is msgspec.UNSET:
+        raise ProtocolError(ErrorName.INVALID_PARAMS,
+                            "params._meta needs io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities")
+    header_version = (headers.get("mcp-protocol-version") or [None])[0]
+    if header_version != meta.protocol_version:
+        raise ProtocolError(ErrorName.HEADER_MISMATCH, "MCP-Protocol-Version header differs from params._meta")
+    method_header = (headers.get("mcp-method") or [None])[0]
+    if method_header is None or _decode_header(method_header) != request.method:
+        raise ProtocolError(ErrorName.HEADER_MISMATCH, "Mcp-Method header missing or differs from the method")
+    name_param = _NAME_PARAM.get(request.method)
+    if name_param is not None and isinstance(params.get(name_param), str):
+        name_header = (headers.get("mcp-name") or [None])[0]
+        if name_header is None or _decode_header(name_header) != params[name_param]:
+            raise ProtocolError(ErrorName.HEADER_MISMATCH, f"Mcp-Name header missing or differs from params.{name_param}")
+    if not isinstance(meta.protocol_version, str):
+        raise ProtocolError(ErrorName.INVALID_PARAMS, "params._meta protocolVersion must be a string")
+    if meta.protocol_version not in MODERN_VERSIONS:
+        raise ProtocolError(ErrorName.UNSUPPORTED_PROTOCOL_VERSION, None,
+                            {"supported": list(MODERN_VERSIONS), "requested": meta.protocol_version[:40]})
+
+
+def _params_object(request: Request) -> dict[str, Any]:
+    if not isinstance(request.params, msgspec.Raw):
+        return {}
+    try:
+        params = msgspec.json.decode(request.params)
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def _decode_header(value: str) -> str | None:
+    """Routing header values may be sent as `=?base64?<utf-8 base64>?=` (§5.3)."""
+    if value.startswith("=?base64?") and value.endswith("?="):
+        try:
+            return base64.b64decode(value[9:-2], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return value
+
+
+def _method_not_found(method: str) -> ProtocolError:
+    return ProtocolError(ErrorName.METHOD_NOT_FOUND, f"unknown method {method[:100]!r}")
+
+
+def _logged(exc: ProtocolError, ctx: CallContext) -> ProtocolError:
+    if exc.name is ErrorName.TOOL_FAILED:
+        exc.data.setdefault("request_id", ctx.request_id)
+    return exc
+
+
+def _internal(ctx: CallContext, method: str) -> ProtocolError:
+    logger.exception("internal error in %s (request %s)", method[:100], ctx.request_id)
+    return ProtocolError(ErrorName.TOOL_FAILED, "internal error", {"request_id": ctx.request_id, "retryable": False})

@@ -1,0 +1,182 @@
+"""The HTTP side of `POST /mcp` and `POST /mcp/account`: every refusal that happens before a
+JSON-RPC request is dispatched, in the order of mcp-protocol.md §3: Origin/Host → key → plan →
+rate limit → Content-Type → Accept → size → era. Refusals carry a JSON-RPC error body with
+`id: null`, `message` = the error name and `data.detail`, so plain HTTP clients and MCP clients
+both show the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import uuid
+from typing import Final
+from urllib.parse import urlsplit
+
+import asyncpg
+from aiohttp import web
+
+from millimetric_protocol import limits
+from millimetric_protocol.codec import encode_error
+from millimetric_protocol.errors import ErrorName, ProtocolError
+
+from . import keys, rpc
+from .auth import KeyInfo, bearer_token
+from .catalog import Endpoint
+from .context import CallContext
+from .services import Services
+from .settings import LOCAL_HOSTS, Settings
+from .versions import ALL_VERSIONS, era_of
+
+logger = logging.getLogger(__name__)
+
+JSON: Final = "application/json"
+SERVICES = web.AppKey("services", Services)
+_REQUIRED_PLAN: Final[dict[Endpoint, tuple[str, ...]]] = {"project": ("pro", "business"), "account": ("business",)}
+
+
+class Refusal(Exception):
+    def __init__(self, error: ProtocolError, headers: dict[str, str] | None = None) -> None:
+        super().__init__(error.name.value)
+        self.error = error
+        self.headers = headers or {}
+
+
+def refusal_response(error: ProtocolError, request_id: str, headers: dict[str, str] | None = None) -> web.Response:
+    status = error.spec.http_status or 400
+    return web.Response(status=status, body=encode_error(None, error), content_type=JSON,
+                        headers={"X-Request-Id": request_id, **(headers or {})})
+
+
+def _host_name(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def check_origin(request: web.Request, settings: Settings) -> None:
+    """DNS-rebinding defence: an `Origin` must be allowed (absent is fine: server-side agents send
+    none); when bound to loopback, `Host` must be a loopback name or explicitly allowed."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in settings.allowed_origins:
+        parts = urlsplit(origin)
+        local = settings.bound_to_loopback and parts.scheme in ("http", "https") and _host_name(parts.netloc) in LOCAL_HOSTS
+        if not local:
+            raise Refusal(ProtocolError(ErrorName.ORIGIN_NOT_ALLOWED, "Origin not allowed", {"origin": origin[:200]}))
+    if settings.bound_to_loopback:
+        host = _host_name(request.headers.get("Host", ""))
+        if host not in LOCAL_HOSTS and host not in settings.allowed_hosts:
+            raise Refusal(ProtocolError(ErrorName.ORIGIN_NOT_ALLOWED, "Host not allowed", {"host": host[:200]}))
+
+
+async def authenticate(request: web.Request, endpoint: Endpoint) -> KeyInfo:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise Refusal(ProtocolError(ErrorName.INVALID_KEY, "send Authorization: Bearer <key>"), {"WWW-Authenticate": "Bearer"})
+    try:
+        key = await request.app[keys.KEY_STORE].lookup(token)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        logger.warning("key lookup failed: %s", type(exc).__name__)
+        raise Refusal(ProtocolError(ErrorName.TOOL_FAILED, "key store unavailable", {"retryable": True}),
+                      {"Retry-After": "1"}) from exc
+    if key is None:
+        raise Refusal(ProtocolError(ErrorName.INVALID_KEY, "unknown, revoked or malformed key"),
+                      {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if endpoint == "account" and key.kind != "ak":
+        raise Refusal(ProtocolError(ErrorName.ACCOUNT_KEY_REQUIRED, "/mcp/account takes ak_ keys only", {"got": key.kind}))
+    if endpoint == "project" and key.kind not in ("sk", "rk"):
+        detail = ("pk_ keys are browser-only and can never read events; use an rk_ or sk_ key" if key.kind == "pk"
+                  else "ak_ keys belong on /mcp/account")
+        raise Refusal(ProtocolError(ErrorName.KEY_KIND_NOT_ALLOWED, detail, {"got": key.kind, "allowed": ["sk", "rk"]}))
+    if key.plan not in _REQUIRED_PLAN[endpoint]:
+        required = "business" if endpoint == "account" else "pro"
+        raise Refusal(ProtocolError(ErrorName.PLAN_LIMIT, f"this endpoint needs the {required} plan or higher",
+                                    {"plan": key.plan, "required": required,
+                                     "feature": "account_mcp_access" if endpoint == "account" else "mcp_access"}))
+    return key
+
+
+def check_media(request: web.Request) -> None:
+    ctype = request.headers.get("Content-Type", "")
+    if ctype.split(";", 1)[0].strip().lower() != JSON:
+        raise Refusal(ProtocolError(ErrorName.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"))
+    accept = request.headers.get("Accept")
+    if accept is not None and accept.strip():
+        kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+        if not kinds & {JSON, "application/*", "*/*"}:
+            raise Refusal(ProtocolError(ErrorName.NOT_ACCEPTABLE, "Accept must include application/json"))
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > limits.MAX_BODY_BYTES:
+        raise Refusal(_too_large())
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Refusal(_too_large()) from None
+
+
+def _too_large() -> ProtocolError:
+    return ProtocolError(ErrorName.PAYLOAD_TOO_LARGE, f"request body over {limits.MAX_BODY_BYTES} bytes",
+                         {"max_bytes": limits.MAX_BODY_BYTES})
+
+
+def truncate_ip(remote: str | None) -> str | None:
+    """Privacy: keep only the network part of the client address (IPv4 /24, IPv6 /48)."""
+    if not remote:
+        return None
+    try:
+        ip = ipaddress.ip_address(remote)
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def _routing_headers(request: web.Request) -> dict[str, list[str]]:
+    return {name: request.headers.getall(name, []) for name in ("mcp-protocol-version", "mcp-method", "mcp-name")}
+
+
+def mcp_handler(endpoint: Endpoint):  # type: ignore[no-untyped-def]
+    async def handle(request: web.Request) -> web.StreamResponse:
+        request_id = uuid.uuid4().hex[:16]
+        settings = request.app[keys.SETTINGS]
+        try:
+            check_origin(request, settings)
+            key = await authenticate(request, endpoint)
+            wait_s = request.app[keys.RATE_LIMITER].retry_after_s(key.key_id)
+            if wait_s > 0:
+                raise Refusal(ProtocolError(ErrorName.RATE_LIMITED, "rate limit exceeded", {"retryable": True}),
+                              {"Retry-After": str(max(1, math.ceil(wait_s)))})
+            check_media(request)
+            versions = request.headers.getall("MCP-Protocol-Version", [])
+            era = era_of(versions[0] if versions else None)
+            if era is None:
+                raise Refusal(ProtocolError(ErrorName.UNSUPPORTED_PROTOCOL_VERSION, "MCP-Protocol-Version not served",
+                                            {"supported": list(ALL_VERSIONS), "requested": versions[0][:40]}))
+            body = await read_body(request)
+        except Refusal as refusal:
+            return refusal_response(refusal.error, request_id, refusal.headers)
+        ctx = CallContext(
+            endpoint=endpoint, key=key, era=era[0], version=era[1], request_id=request_id,
+            client_ip=truncate_ip(request.remote), user_agent=request.headers.get("User-Agent", "")[:512] or None,
+        )
+        services = request.app[SERVICES]
+        if ctx.era == "modern":
+            status, out = await rpc.handle_modern(services, ctx, body, _routing_headers(request))
+        else:
+            status, out = await rpc.handle_handshake(services, ctx, body)
+        headers = {"X-Request-Id": request_id}
+        if out is None:
+            return web.Response(status=202, headers=headers)
+        return web.Response(status=status, body=out, content_type=JSON, headers=headers)
+
+    return handle
+
+
+async def method_not_allowed(request: web.Request) -> web.Response:
+    """No server-initiated stream and no sessions: GET and DELETE are 405 (MCP transport spec)."""
+    return web.Response(status=405, headers={"Allow": "POST"})
