@@ -1,0 +1,65 @@
+"""Session-wide real infrastructure: embedded PostgreSQL 18, the Tansu broker, and the three
+services as OS processes. Tests that use them carry the `postgres` / `kafka` / `stack` markers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from millimetric.embedded import Broker, ensure_topics, free_port, start_postgres
+from millimetric.migrate import migrate
+from tests.support.stack import Stack, make_stack, wait_ready
+
+TOPIC = "analytics.events.v1"
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    base = tmp_path_factory.mktemp("pg")
+    dsn = start_postgres(base / "data")
+    asyncio.run(migrate(dsn))
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    log_dir = tmp_path_factory.mktemp("broker")
+    b = Broker(free_port(), log_dir / "tansu.log")
+    b.start()
+    asyncio.run(ensure_topics(b.bootstrap, TOPIC, 4))
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(pg_dsn: str, broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = make_stack(pg_dsn, broker.bootstrap, tmp_path_factory.mktemp("logs"), TOPIC)
+    query = s.start("query")
+    wait_ready(s.query_url + "/readyz", process=query.process)
+    gateway = s.start("gateway")
+    s.start("ingest")
+    wait_ready(s.gateway_url + "/readyz", process=gateway.process)
+    yield s
+    with contextlib.suppress(Exception):
+        s.stop_all()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Infrastructure markers follow the fixtures a test uses, so an unmarked test cannot touch it."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "stack" in names:
+            item.add_marker(pytest.mark.stack)
+        if names & {"pg_dsn", "stack"}:
+            item.add_marker(pytest.mark.postgres)
+        if names & {"broker", "stack"}:
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

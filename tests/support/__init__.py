@@ -1,0 +1,1 @@
+"""Test infrastructure: real PostgreSQL, a real Kafka-protocol broker, the services as processes."""
