@@ -27,6 +27,7 @@ from .attribution import derive
 from .batch import Batch, Record, commit_offsets, describe
 from .dlq import DeadLetters
 from .failures import Transient, is_data_error, is_transient
+from .sessions import resolve_sessions
 from .settings import Settings
 from .sink import Row, project_domains, write_rows
 
@@ -159,6 +160,7 @@ class IngestWorker:
                     poison.append((record, f"unknown project {message.project_id}"))
                     continue
                 rows.append((record, Row(message, derive(message.properties, project_domains=project))))
+            rows = await resolve_sessions(conn, rows)
             await self._write_isolating(conn, rows, poison)
         for record, why in poison:
             await self._dlq.send(record, why)
