@@ -19,7 +19,7 @@ from millimetric_protocol.reads import READ_PATH, ReadError, ReadRequest, ReadRe
 
 from . import keys
 from .context import ReadContext
-from .methods import events, projects, schema
+from .methods import events, funnel, projects, schema, sources, stats
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ READS: Final[dict[str, Read]] = {
     "events_recent": events.events_recent,
     "list_projects": projects.list_projects,
     "events_schema": schema.events_schema,
+    "get_stats": stats.get_stats,
+    "top_sources": sources.top_sources,
+    "funnel": funnel.funnel,
+    "compare_projects": stats.compare_projects,
 }
 
 _request_decoder: Final = msgspec.json.Decoder(ReadRequest)

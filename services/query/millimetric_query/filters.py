@@ -37,20 +37,36 @@ def normalize_label(value: str) -> str:
 
 
 def event_filters(sql: Sql, args: Any, project_ids: list[Any], window: Window, *, column_prefix: str = "") -> None:
-    """project, window, event, source, medium, campaign, property equality (and visitor ids when present)."""
+    """project, window, and every filter the arguments carry."""
     p = column_prefix
     sql.where(f"{p}project_id = ANY({sql.param(project_ids)}::uuid[])")
     sql.where(f"{p}timestamp >= {sql.param(window.start)}")
     sql.where(f"{p}timestamp < {sql.param(window.end)}")
-    if args.event is not None:
-        sql.where(f"{p}event = {sql.param(args.event)}")
+    for clause in filter_clauses(sql, args, column_prefix=p):
+        sql.where(clause)
+
+
+def filter_clauses(sql: Sql, args: Any, *, column_prefix: str = "", include_event: bool = True) -> list[str]:
+    """event, source, medium, campaign, property equality and visitor ids, when the arguments carry them."""
+    p = column_prefix
+    clauses = []
+    event = getattr(args, "event", None)
+    if include_event and event is not None:
+        clauses.append(f"{p}event = {sql.param(event)}")
     for name in ("source", "medium", "campaign"):
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         if value is not None:
-            sql.where(f"{p}{name} = {sql.param(normalize_label(value))}")
-    if args.properties:
-        sql.where(f"{p}properties @> {sql.param(msgspec.json.encode(args.properties).decode())}::jsonb")
+            clauses.append(f"{p}{name} = {sql.param(normalize_label(value))}")
+    properties = getattr(args, "properties", None)
+    if properties:
+        clauses.append(properties_clause(sql, properties, column_prefix=p))
     for name in ("anonymous_id", "user_id"):
         value = getattr(args, name, None)
         if value is not None:
-            sql.where(f"{p}{name} = {sql.param(value)}")
+            clauses.append(f"{p}{name} = {sql.param(value)}")
+    return clauses
+
+
+def properties_clause(sql: Sql, properties: dict[str, Any], *, column_prefix: str = "") -> str:
+    """Each key equals its value; jsonb containment compares numbers by value (1 matches 1.0)."""
+    return f"{column_prefix}properties @> {sql.param(msgspec.json.encode(properties).decode())}::jsonb"
