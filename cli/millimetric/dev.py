@@ -193,6 +193,7 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
             accounts = await seed(conn, load_previous(dev_json))
         finally:
             await conn.close()
+        dev_json.unlink(missing_ok=True)  # reappears when this stack is ready
         await ensure_topics(bootstrap, environ.get("INGEST_EVENTS_TOPIC", EVENTS_TOPIC), opts.partitions)
 
         query_port = free_port(opts.port + 1)
@@ -201,9 +202,6 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
             "gateway_url": gateway_url, "mcp_url": f"{gateway_url}/mcp", "mcp_account_url": f"{gateway_url}/mcp/account",
             "database_url": dsn, "kafka_bootstrap": bootstrap, "accounts": accounts,
         }
-        dev_json.write_text(json.dumps(info, indent=2) + "\n")
-        os.chmod(dev_json, 0o600)  # it holds the demo keys
-        info["dev_json"] = str(dev_json)
 
         env = service_env(environ, dsn=dsn, bootstrap=bootstrap, idempotence=idempotence, gateway_port=opts.port,
                           query_port=query_port, host=opts.host)
@@ -219,6 +217,10 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
         ready = (await _wait_ready(f"http://127.0.0.1:{query_port}/readyz", 30, supervisor)
                  and await _wait_ready(f"http://127.0.0.1:{opts.port}/readyz", 30, supervisor))
         if ready:
+            # Written once the stack answers, so a script that waits for dev.json can use it at once.
+            dev_json.write_text(json.dumps(info, indent=2) + "\n")
+            os.chmod(dev_json, 0o600)  # it holds the demo keys
+            info["dev_json"] = str(dev_json)
             if not opts.quiet:
                 print(banner(info), flush=True)
             logger.info("stack ready in %.1fs", time.monotonic() - started)
