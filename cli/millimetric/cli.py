@@ -2,6 +2,7 @@
 
   millimetric dev [--data-dir D] [--port P] [--ingest-workers N] [--fresh]   the whole stack
   millimetric gateway | ingest | query                                         one service (env-configured)
+  millimetric ingest --replay [--group-id G]                                   rebuild the projection from the topic
   millimetric migrate                                                          apply SQL migrations
   millimetric admin account|project|key …                                      manage accounts and keys (JSON out)
 
@@ -55,8 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--quiet", action="store_true", help="do not print the banner")
 
     for name in ("gateway", "ingest", "query"):
-        sub.add_parser(name, help=f"run the {name} service alone, configured from {name.upper()}_* variables")
+        service = sub.add_parser(name, help=f"run the {name} service alone, configured from {name.upper()}_* variables")
+        if name == "ingest":
+            service.add_argument("--replay", action="store_true",
+                                 help="rebuild the projection from the beginning of the topic into INGEST_PG_DSN "
+                                      "under a new consumer group; exit 0 when caught up")
+            service.add_argument("--group-id", help="consumer group (default INGEST_GROUP_ID; with --replay a new one)")
     sub.add_parser("migrate", help="apply database migrations (MILLIMETRIC_PG_DSN)")
+
+    demo = sub.add_parser("demo-data", help="send realistic synthetic traffic through the gateway (track_event)")
+    demo.add_argument("--project", required=True, help="project slug (looked up in dev.json)")
+    demo.add_argument("--days", type=int, default=30, help="spread events over the last N days (default 30)")
+    demo.add_argument("--events", type=int, default=10_000, help="how many events (default 10000)")
+    demo.add_argument("--dev-json", type=Path, default=Path(".millimetric/dev.json"), help="where `millimetric dev` wrote its keys")
+    demo.add_argument("--url", help="MCP URL (instead of dev.json)")
+    demo.add_argument("--key", help="sk_ key (instead of dev.json)")
+    demo.add_argument("--domain", default="example.com", help="the site's domain, with --url/--key")
+    demo.add_argument("--concurrency", type=int, default=32)
+    demo.add_argument("--seed", type=int, default=7)
 
     adm = sub.add_parser("admin", help="manage accounts, projects and keys (MILLIMETRIC_PG_DSN); prints JSON")
     objects = adm.add_subparsers(dest="object", required=True)
@@ -115,14 +132,27 @@ def _admin(args: argparse.Namespace) -> Any:
     return asyncio.run(_with_conn(table[(o, a)]))
 
 
+def _demo_data(args: argparse.Namespace) -> None:
+    from .demodata import Target, generate, send, target_from_dev_json
+
+    if args.url and args.key:
+        target = Target(args.url, args.key, args.domain)
+    else:
+        target = target_from_dev_json(args.dev_json, args.project)
+    events = generate(days=args.days, events=args.events, domain=target.domain, seed=args.seed)
+    sent, seconds = asyncio.run(send(target, events, args.events, concurrency=args.concurrency))
+    print(json.dumps({"project": args.project, "events": sent, "seconds": round(seconds, 2),
+                      "events_per_s": round(sent / max(seconds, 1e-9), 1)}))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "gateway":
         from millimetric_gateway.__main__ import main as run
         return run()
     if args.command == "ingest":
-        from millimetric_ingest.__main__ import main as run
-        return run()
+        from millimetric_ingest.__main__ import main as run_ingest
+        return run_ingest((["--replay"] if args.replay else []) + (["--group-id", args.group_id] if args.group_id else []))
     if args.command == "query":
         from millimetric_query.__main__ import main as run
         return run()
@@ -131,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .dev import DevOptions, run_dev
         opts = DevOptions(args.data_dir, args.port, args.ingest_workers, args.partitions, args.fresh, quiet=args.quiet)
         sys.exit(asyncio.run(run_dev(opts, os.environ)))
+    if args.command == "demo-data":
+        return _demo_data(args)
     if args.command == "migrate":
         applied = asyncio.run(migrate(_dsn()))
         print(json.dumps({"applied": applied}))

@@ -52,7 +52,7 @@ async def seed(conn: asyncpg.Connection, previous: dict[str, Any] | None) -> lis
             prow = await conn.fetchrow("SELECT project_id FROM projects WHERE account_id = $1 AND slug = $2", account_id, slug)
             project_id = prow["project_id"] if prow else uuid.UUID(
                 (await admin.create_project(conn, account_id, slug, name, tz, domains))["project_id"])
-            entry: dict[str, Any] = {"project_id": str(project_id), "slug": slug, "name": name}
+            entry: dict[str, Any] = {"project_id": str(project_id), "slug": slug, "name": name, "domains": domains}
             prior = old_projects.get(slug, {})
             for kind in ("pk", "sk", "rk"):
                 key = prior.get(kind) if prior.get("project_id") == str(project_id) and await _valid(conn, prior.get(kind)) else None
