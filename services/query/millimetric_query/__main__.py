@@ -8,7 +8,6 @@ import logging
 import os
 
 from aiohttp import web
-
 from millimetric_protocol.logs import setup_logging
 
 from .app import create_app

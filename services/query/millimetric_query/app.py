@@ -13,7 +13,6 @@ from typing import Final
 import asyncpg
 import msgspec
 from aiohttp import web
-
 from millimetric_protocol.errors import ErrorName, ProtocolError
 from millimetric_protocol.reads import READ_PATH, ReadError, ReadRequest, ReadResponse, ReadResult
 

@@ -7,7 +7,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
-
 from millimetric_protocol.codec import decode_arguments
 from millimetric_protocol.reads import ReadScope
 

@@ -8,7 +8,6 @@ import uuid
 from datetime import datetime
 
 import msgspec
-
 from millimetric_protocol.errors import InvalidArguments
 
 

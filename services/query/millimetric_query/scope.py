@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-
 from millimetric_protocol.errors import ErrorName, ProtocolError
 from millimetric_protocol.methods import ProjectSelection
 from millimetric_protocol.reads import ReadScope

@@ -6,7 +6,6 @@ from typing import Any, Final
 
 import asyncpg
 import msgspec
-
 from millimetric_protocol import limits
 from millimetric_protocol.methods import AccountQueryEventsArgs, QueryEventsArgs, selection_of
 from millimetric_protocol.reads import ReadResult

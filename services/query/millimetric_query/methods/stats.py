@@ -11,10 +11,10 @@ from typing import Any, Final
 
 from millimetric_protocol import limits
 from millimetric_protocol.methods import (
+    PROPERTY_PREFIX,
     AccountGetStatsArgs,
     CompareProjectsArgs,
     GetStatsArgs,
-    PROPERTY_PREFIX,
     selection_of,
 )
 from millimetric_protocol.reads import ReadResult
@@ -76,7 +76,6 @@ async def get_stats(ctx: ReadContext) -> ReadResult:
         projects = await resolve(conn, ctx.scope, selection_of(args))
     window = resolve_window(args.from_, args.to, projects.time_zone(args.timezone))
     groups = args.group_by_parts()
-    by_project = "project_id" in groups
     periods = [window] + ([window.previous()] if args.compare else [])
     bucket_lists = [buckets(w, args.interval) if args.interval else [Bucket(None, "")] for w in periods]
 
