@@ -253,7 +253,8 @@ def _account_variant(base: type[Struct]) -> type[Struct]:
 
 
 def _account_post_init(self: Any) -> None:
-    type(self).__mro__[1].__post_init__(self)  # the base tool's own checks
+    base: Any = type(self).__mro__[1]
+    base.__post_init__(self)  # the base tool's own checks
     ProjectSelection.__post_init__(self)
 
 

@@ -4,6 +4,7 @@ cleanup contexts do, in dependency order (database pool, producer, query client)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Final
 
 import asyncpg
 from aiohttp import web
@@ -12,6 +13,7 @@ from millimetric_protocol import limits
 
 from . import keys
 from .auth import KeyStore
+from .catalog import Endpoint
 from .producer import producer_context
 from .query_client import QueryClient
 from .ratelimit import RateLimiter
@@ -20,18 +22,21 @@ from .settings import Settings
 from .transport import SERVICES, mcp_handler, method_not_allowed
 
 
+ROUTES: Final[tuple[tuple[str, Endpoint], ...]] = (("/mcp", "project"), ("/mcp/account", "account"))
+
+
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=limits.MAX_BODY_BYTES)
+    # Bodies are decompressed by transport.read_body (bounded, JSON-RPC errors), not by aiohttp.
+    app = web.Application(client_max_size=limits.MAX_BODY_BYTES, handler_args={"auto_decompress": False})
     app[keys.SETTINGS] = settings
     app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_producer)
     app.cleanup_ctx.append(_query_client)
     app.cleanup_ctx.append(_services)
-    for path, endpoint in (("/mcp", "project"), ("/mcp/account", "account")):
+    for path, endpoint in ROUTES:
         app.router.add_post(path, mcp_handler(endpoint))
-        app.router.add_route("GET", path, method_not_allowed)
-        app.router.add_route("DELETE", path, method_not_allowed)
+        app.router.add_route("*", path, method_not_allowed)  # GET, DELETE and the rest: 405, Allow: POST
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     return app

@@ -79,19 +79,75 @@ PROJECT_TOOLS_BY_SCOPE: Final[dict[Scope, tuple[str, ...]]] = {
 }
 ACCOUNT_TOOLS: Final = ("list_projects", "query_events", "get_stats", "top_sources", "funnel", "compare_projects")
 
-_ROWS_SCHEMA: Final = {
+JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+"""Stated on every inputSchema/outputSchema: 2020-12 is MCP 2025-11-25's default dialect, and naming
+it keeps older clients (whose default was unspecified) from guessing."""
+
+_NULLABLE_TEXT: Final = {"type": ["string", "null"]}
+_EVENT_ROW: Final = {
     "type": "object",
     "properties": {
-        "rows": {"type": "array", "items": {"type": "object"}},
-        "meta": {"type": "object"},
+        "event_id": {"type": "string", "format": "uuid"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "event": {"type": "string"},
+        "anonymous_id": _NULLABLE_TEXT,
+        "user_id": _NULLABLE_TEXT,
+        "source": _NULLABLE_TEXT,
+        "medium": _NULLABLE_TEXT,
+        "campaign": _NULLABLE_TEXT,
+        "properties": {"type": "object"},
+        "project_id": {"type": "string", "format": "uuid", "description": "Only when the call spans several projects."},
+        "slug": {"type": "string", "description": "Only when the call spans several projects."},
     },
-    "required": ["rows", "meta"],
+    "required": ["event_id", "timestamp", "event", "anonymous_id", "user_id", "source", "medium", "campaign", "properties"],
+}
+_PROJECT_ROW: Final = {
+    "type": "object",
+    "properties": {
+        "project_id": {"type": "string", "format": "uuid"},
+        "slug": {"type": "string"},
+        "name": {"type": "string"},
+        "time_zone": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+    "required": ["project_id", "slug", "name", "time_zone", "created_at"],
+}
+# NOTE: the aggregate reads' row shapes belong to the analytics issue; their rows are only typed as
+# objects here so a client that validates structuredContent never rejects a correct answer.
+_ROW_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "query_events": _EVENT_ROW,
+    "list_projects": _PROJECT_ROW,
+    "get_stats": {"type": "object", "description": "Group columns (as in group_by), bucket (with interval), value; previous and change with compare."},
+    "top_sources": {"type": "object", "description": "source, medium (breakdown source_medium), events, uniques, share."},
+    "funnel": {"type": "object", "description": "Per step (and group, with group_by): visitors, conversion_from_previous, conversion_from_start, dropoff, median_seconds_from_previous."},
+    "compare_projects": {"type": "object", "description": "project_id, slug, name, value, rank (1 = highest); previous and change with compare."},
+}
+_META_SCHEMA: Final = {
+    "type": "object",
+    "description": "How the answer was computed: the resolved window (from, to, timezone), ordering, truncated, next_cursor …",
+    "properties": {
+        "truncated": {"type": "boolean"},
+        "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` to get the next page."},
+    },
 }
 _TRACK_SCHEMA: Final = {
+    "$schema": JSON_SCHEMA_DIALECT,
     "type": "object",
     "properties": {"event_id": {"type": "string", "format": "uuid"}, "status": {"type": "string", "enum": ["accepted"]}},
     "required": ["event_id", "status"],
 }
+
+
+def output_schema(name: str) -> dict[str, Any]:
+    """The outputSchema of a tool: what its `structuredContent` always conforms to."""
+    if name == "track_event":
+        return _TRACK_SCHEMA
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "type": "object",
+        "properties": {"rows": {"type": "array", "items": _ROW_SCHEMAS[name]}, "meta": _META_SCHEMA},
+        "required": ["rows", "meta"],
+    }
 
 
 def input_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
@@ -104,7 +160,7 @@ def input_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
     root.pop("description", None)
     if defs:
         root["$defs"] = defs
-    return root  # `#/$defs/…` references stay valid: $defs stays at the root
+    return {"$schema": JSON_SCHEMA_DIALECT, **root}  # `#/$defs/…` references stay valid: $defs stays at the root
 
 
 @dataclass(frozen=True)
@@ -144,7 +200,7 @@ def tool_listing(endpoint: Endpoint, scope: Scope, structured: bool) -> tuple[di
             "annotations": {"title": title, **ANNOTATIONS.get(name, READ_ONLY)},
         }
         if structured:
-            tool["outputSchema"] = _TRACK_SCHEMA if name == "track_event" else _ROWS_SCHEMA
+            tool["outputSchema"] = output_schema(name)
         tools.append(tool)
     return tuple(tools)
 

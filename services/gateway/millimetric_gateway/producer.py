@@ -1,8 +1,17 @@
 """The Kafka producer: `acks=all`, a bounded wait per send, and a cap on sends in flight.
 
-The gateway starts even when the broker is unreachable: the producer connects in the background
-and keeps retrying; until it is connected, `send` fails fast with a retryable error. A success is
-returned only after the broker acknowledged the write.
+The gateway starts even when the broker is unreachable: a background task connects and keeps
+retrying, then keeps checking the broker (a metadata request naming the events topic). `ready` is
+true only while the broker answers and the topic exists; while it is false, `send` fails fast with
+a retryable error instead of waiting for a broker that is known to be gone, and readiness comes
+back by itself when the broker does.
+
+A success is returned only after the broker acknowledged the write (`acks=all`; the idempotent
+producer on real Kafka, GATEWAY_KAFKA_IDEMPOTENCE). Every failure - not connected, broker down,
+slow past GATEWAY_PRODUCE_TIMEOUT_S, refused, too many sends in flight - raises the same retryable
+`tool_failed` error (`data.retryable: true`). NOTE: a send answered with an error may still reach
+the topic (the broker wrote it but the acknowledgement was late or lost), so an event answered with
+an error is stored at most once - and a retry with the same event_id never stores it twice.
 """
 
 from __future__ import annotations
@@ -11,16 +20,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-
 from millimetric_protocol.errors import ErrorName, ProtocolError
 from millimetric_protocol.events import EventMessage, encode_event
 
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
+
+HEALTHY_CHECK_INTERVAL_S: Final = 10.0
+"""How often a healthy producer re-checks the broker (catches a broker that died while idle)."""
+UNHEALTHY_CHECK_INTERVAL_S: Final = 0.5
+"""How often an unhealthy producer checks whether the broker is back."""
 
 
 def _unavailable(detail: str) -> ProtocolError:
@@ -32,12 +46,15 @@ class EventProducer:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._inflight = asyncio.Semaphore(settings.max_inflight_produces)
-        self._connector: asyncio.Task[None] | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._healthy = False
+        self._wake = asyncio.Event()
         self.produced = 0
 
     @property
     def ready(self) -> bool:
-        return self._producer is not None
+        """Connected, and the broker answered the last check (or acknowledged the last send)."""
+        return self._producer is not None and self._healthy
 
     def _make(self) -> AIOKafkaProducer:
         s = self._settings
@@ -46,17 +63,19 @@ class EventProducer:
             acks="all",
             enable_idempotence=s.kafka_idempotence,
             linger_ms=2,
+            # Batches not acknowledged within this are failed by the client itself, so an event
+            # answered with a timeout error does not linger in memory for long.
             request_timeout_ms=max(1000, int(s.produce_timeout_s * 1000)),
             client_id="millimetric-gateway",
         )
 
-    async def _connect_forever(self) -> None:
+    async def _connect(self) -> None:
         delay = 0.2
         while True:
             producer = self._make()
             try:
-                await producer.start()
-            except (KafkaError, OSError) as exc:
+                await asyncio.wait_for(producer.start(), self._settings.produce_timeout_s + 5)
+            except (TimeoutError, KafkaError, OSError) as exc:
                 logger.warning("broker not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 with contextlib.suppress(Exception):
                     await producer.stop()
@@ -67,24 +86,61 @@ class EventProducer:
             logger.info("producer connected to %s", self._settings.kafka_bootstrap)
             return
 
+    async def _check(self) -> bool:
+        """One metadata round trip: the broker answers and knows the events topic."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), self._settings.produce_timeout_s)
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return self._settings.events_topic in metadata.topics()
+
+    def _set_health(self, healthy: bool, why: str) -> None:
+        if healthy != self._healthy:
+            self._healthy = healthy
+            if healthy:
+                logger.info("broker reachable and topic present; ready")
+            else:
+                logger.warning("broker unhealthy (%s); not ready, track_event answers a retryable error", why)
+                self._wake.set()
+
+    async def _watch(self) -> None:
+        """Connect, then keep `ready` true to the broker's state until cancelled."""
+        await self._connect()
+        while True:
+            healthy = await self._check()
+            self._set_health(healthy, "metadata check failed")
+            self._wake.clear()
+            interval = HEALTHY_CHECK_INTERVAL_S if self._healthy else UNHEALTHY_CHECK_INTERVAL_S
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
     async def start(self) -> None:
-        self._connector = asyncio.create_task(self._connect_forever())
+        self._monitor = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._connector is not None:
-            self._connector.cancel()
+        if self._monitor is not None:
+            self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+                await self._monitor
+            self._monitor = None
+        self._healthy = False
         if self._producer is not None:
-            await self._producer.stop()
+            # Bounded: with the broker gone, pending batches would otherwise wait for their timeout.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), self._settings.produce_timeout_s + 1)
             self._producer = None
 
     async def send(self, message: EventMessage) -> None:
         """Write one event and wait for the broker's acknowledgement, within the produce timeout.
-        Raises a retryable UNAVAILABLE error on any failure: nothing is reported as written unless it was."""
+        Raises a retryable `tool_failed` error on any failure: nothing is reported as written unless it was."""
         producer = self._producer
         if producer is None:
             raise _unavailable("event broker not connected yet")
+        if not self._healthy:
+            raise _unavailable("event broker unavailable")
         if self._inflight.locked():
             raise _unavailable("too many events in flight; retry shortly")
         async with self._inflight:
@@ -93,11 +149,13 @@ class EventProducer:
                     producer.send_and_wait(self._settings.events_topic, encode_event(message), key=message.partition_key()),
                     timeout=self._settings.produce_timeout_s,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 logger.warning("produce timed out after %.1fs", self._settings.produce_timeout_s)
+                self._set_health(False, "produce timed out")
                 raise _unavailable("event broker did not acknowledge in time") from None
-            except KafkaError as exc:
+            except (KafkaError, OSError) as exc:
                 logger.warning("produce failed: %s", type(exc).__name__)
+                self._set_health(False, f"produce failed: {type(exc).__name__}")
                 raise _unavailable("event broker refused the write") from exc
         self.produced += 1
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -39,7 +38,7 @@ class QueryClient:
                 headers={"Content-Type": "application/json", "X-Request-Id": request.request_id},
             ) as resp:
                 body = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("query service unreachable: %s (request %s)", type(exc).__name__, request.request_id)
             raise ProtocolError(ErrorName.TOOL_FAILED, "query service unavailable", {"retryable": True}) from exc
         try:

@@ -123,18 +123,18 @@ def _check_envelope(request: Request, headers: Mapping[str, list[str]]) -> None:
     if not isinstance(meta_raw, dict):
         raise ProtocolError(ErrorName.INVALID_PARAMS, "params._meta is required in 2026-07-28 requests")
     meta = msgspec.convert(meta_raw, ModernMeta)
-    if meta.protocol_version is msgspec.UNSET or meta.client_capabilities is msgspec.UNSET:
+    if meta.protocol_version is msgspec.UNSET or not isinstance(meta.client_capabilities, dict):
         raise ProtocolError(ErrorName.INVALID_PARAMS,
-                            "params._meta needs io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities")
-    header_version = (headers.get("mcp-protocol-version") or [None])[0]
+                            "params._meta needs io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities (an object)")
+    header_version = _first(headers, "mcp-protocol-version")
     if header_version != meta.protocol_version:
         raise ProtocolError(ErrorName.HEADER_MISMATCH, "MCP-Protocol-Version header differs from params._meta")
-    method_header = (headers.get("mcp-method") or [None])[0]
+    method_header = _first(headers, "mcp-method")
     if method_header is None or _decode_header(method_header) != request.method:
         raise ProtocolError(ErrorName.HEADER_MISMATCH, "Mcp-Method header missing or differs from the method")
     name_param = _NAME_PARAM.get(request.method)
     if name_param is not None and isinstance(params.get(name_param), str):
-        name_header = (headers.get("mcp-name") or [None])[0]
+        name_header = _first(headers, "mcp-name")
         if name_header is None or _decode_header(name_header) != params[name_param]:
             raise ProtocolError(ErrorName.HEADER_MISMATCH, f"Mcp-Name header missing or differs from params.{name_param}")
     if not isinstance(meta.protocol_version, str):
@@ -142,6 +142,11 @@ def _check_envelope(request: Request, headers: Mapping[str, list[str]]) -> None:
     if meta.protocol_version not in MODERN_VERSIONS:
         raise ProtocolError(ErrorName.UNSUPPORTED_PROTOCOL_VERSION, None,
                             {"supported": list(MODERN_VERSIONS), "requested": meta.protocol_version[:40]})
+
+
+def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
 
 
 def _params_object(request: Request) -> dict[str, Any]:
@@ -169,8 +174,10 @@ def _method_not_found(method: str) -> ProtocolError:
 
 
 def _logged(exc: ProtocolError, ctx: CallContext) -> ProtocolError:
+    """A failure of ours carries the request id, which is also in our log (and the X-Request-Id header)."""
     if exc.name is ErrorName.TOOL_FAILED:
         exc.data.setdefault("request_id", ctx.request_id)
+        logger.warning("tool_failed (request %s): %s", ctx.request_id, exc.detail or "no detail")
     return exc
 
 

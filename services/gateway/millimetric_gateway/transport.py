@@ -1,22 +1,29 @@
 """The HTTP side of `POST /mcp` and `POST /mcp/account`: every refusal that happens before a
 JSON-RPC request is dispatched, in the order of mcp-protocol.md §3: Origin/Host → key → plan →
-rate limit → Content-Type → Accept → size → era. Refusals carry a JSON-RPC error body with
-`id: null`, `message` = the error name and `data.detail`, so plain HTTP clients and MCP clients
-both show the reason.
+rate limit → Content-Type/Content-Encoding → Accept → era → size. Refusals carry a JSON-RPC error
+body with `id: null`, `message` = the error name and `data.detail`, so plain HTTP clients and MCP
+clients both show the reason.
+
+Request bodies are decompressed here, not by aiohttp (the app sets `auto_decompress=False`), so the
+1 MiB limit holds for the decompressed bytes without ever inflating more than that, and a corrupt or
+unsupported encoding gets a JSON-RPC refusal instead of aiohttp's plain-text 400/500.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import math
 import uuid
+import zlib
+from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from millimetric_protocol import limits
 from millimetric_protocol.codec import encode_error
@@ -35,26 +42,44 @@ logger = logging.getLogger(__name__)
 JSON: Final = "application/json"
 SERVICES = web.AppKey("services", Services)
 _REQUIRED_PLAN: Final[dict[Endpoint, tuple[str, ...]]] = {"project": ("pro", "business"), "account": ("business",)}
+CONTENT_ENCODINGS: Final = ("identity", "gzip", "x-gzip", "deflate")
+"""Request `Content-Encoding`s we decode; anything else → 415."""
+_MAX_ENCODED_BYTES: Final = limits.MAX_BODY_BYTES + 64 * 1024
+"""Wire bytes read for a compressed body: gzip/deflate add at most a few hundred bytes to
+incompressible data, so every body that is ≤ MAX_BODY_BYTES once decompressed fits."""
+_READ_CHUNK_BYTES: Final = 64 * 1024
 
 
 class Refusal(Exception):
-    def __init__(self, error: ProtocolError, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, error: ProtocolError, headers: dict[str, str] | None = None, status: int | None = None) -> None:
         super().__init__(error.name.value)
         self.error = error
         self.headers = headers or {}
+        self.status = status
 
 
-def refusal_response(error: ProtocolError, request_id: str, headers: dict[str, str] | None = None) -> web.Response:
-    status = error.spec.http_status or 400
+def refusal_response(error: ProtocolError, request_id: str, headers: dict[str, str] | None = None,
+                     status: int | None = None) -> web.Response:
+    status = status or error.spec.http_status or 400
     return web.Response(status=status, body=encode_error(None, error), content_type=JSON,
                         headers={"X-Request-Id": request_id, **(headers or {})})
 
 
 def _host_name(host_header: str) -> str:
+    """'LocalHost:8787' → 'localhost', '[::1]:80' → '[::1]'. Anything that is not `name[:digits]` comes
+    back whole, so it matches no allow-list entry ('localhost:1.evil.example' stays itself)."""
     host = host_header.strip().lower()
     if host.startswith("["):
-        return host[: host.find("]") + 1] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        end = host.find("]") + 1
+        name, port = (host[:end], host[end:]) if end else (host, "")
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+        port = ":" + port
+    else:
+        name, port = host, ""
+    if port and not (port.startswith(":") and port[1:].isdigit()):
+        return host
+    return name
 
 
 def check_origin(request: web.Request, settings: Settings) -> None:
@@ -78,10 +103,10 @@ async def authenticate(request: web.Request, endpoint: Endpoint) -> KeyInfo:
         raise Refusal(ProtocolError(ErrorName.INVALID_KEY, "send Authorization: Bearer <key>"), {"WWW-Authenticate": "Bearer"})
     try:
         key = await request.app[keys.KEY_STORE].lookup(token)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         logger.warning("key lookup failed: %s", type(exc).__name__)
         raise Refusal(ProtocolError(ErrorName.TOOL_FAILED, "key store unavailable", {"retryable": True}),
-                      {"Retry-After": "1"}) from exc
+                      {"Retry-After": "1"}, status=503) from exc
     if key is None:
         raise Refusal(ProtocolError(ErrorName.INVALID_KEY, "unknown, revoked or malformed key"),
                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -103,24 +128,71 @@ def check_media(request: web.Request) -> None:
     ctype = request.headers.get("Content-Type", "")
     if ctype.split(";", 1)[0].strip().lower() != JSON:
         raise Refusal(ProtocolError(ErrorName.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"))
-    accept = request.headers.get("Accept")
-    if accept is not None and accept.strip():
-        kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
-        if not kinds & {JSON, "application/*", "*/*"}:
-            raise Refusal(ProtocolError(ErrorName.NOT_ACCEPTABLE, "Accept must include application/json"))
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
+    if encoding not in CONTENT_ENCODINGS:
+        raise Refusal(ProtocolError(ErrorName.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding must be gzip, deflate or identity",
+                                    {"content_encoding": encoding[:40], "supported": list(CONTENT_ENCODINGS)}))
+    accept = request.headers.get("Accept", "")
+    if accept.strip() and not _accepts_json(accept):  # no Accept at all means anything is fine
+        raise Refusal(ProtocolError(ErrorName.NOT_ACCEPTABLE, "Accept must include application/json"))
+
+
+def _accepts_json(accept: str) -> bool:
+    for part in accept.split(","):
+        kind, *params = (p.strip().lower() for p in part.split(";"))
+        if kind in (JSON, "application/*", "*/*") and "q=0" not in params and "q=0.0" not in params:
+            return True
+    return False
 
 
 async def read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > limits.MAX_BODY_BYTES:
+    """The request body, decompressed, at most `limits.MAX_BODY_BYTES` (else 413)."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
+    wire_max = limits.MAX_BODY_BYTES if encoding == "identity" else _MAX_ENCODED_BYTES
+    if request.content_length is not None and request.content_length > wire_max:
         raise Refusal(_too_large())
+    chunks: list[bytes] = []
+    size = 0
     try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise Refusal(_too_large()) from None
+        while chunk := await request.content.read(_READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > wire_max:
+                raise Refusal(_too_large())
+            chunks.append(chunk)
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        raise Refusal(ProtocolError(ErrorName.PARSE_ERROR, "the request body could not be read (bad chunked encoding?)")) from exc
+    body = b"".join(chunks)
+    return body if encoding == "identity" else _decompress(body, encoding)
+
+
+def _decompress(data: bytes, encoding: str) -> bytes:
+    """gzip (possibly several members) or zlib/raw deflate, never inflating past the body limit."""
+    out = bytearray()
+    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else 32 + zlib.MAX_WBITS  # 32+: zlib or gzip header
+    remaining = data
+    try:
+        while True:
+            inflater = zlib.decompressobj(wbits)
+            try:
+                out += inflater.decompress(remaining, limits.MAX_BODY_BYTES + 1 - len(out))
+            except zlib.error:
+                if encoding != "deflate" or out:
+                    raise
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # some clients send raw deflate without the zlib header
+                out += inflater.decompress(remaining, limits.MAX_BODY_BYTES + 1 - len(out))
+            if len(out) > limits.MAX_BODY_BYTES:
+                raise Refusal(_too_large())
+            if not inflater.eof:
+                raise zlib.error("truncated stream")
+            remaining = inflater.unused_data
+            if not remaining.strip(b"\x00"):
+                return bytes(out)
+    except zlib.error as exc:
+        raise Refusal(ProtocolError(ErrorName.PARSE_ERROR, f"the body is not valid {encoding} data")) from exc
 
 
 def _too_large() -> ProtocolError:
-    return ProtocolError(ErrorName.PAYLOAD_TOO_LARGE, f"request body over {limits.MAX_BODY_BYTES} bytes",
+    return ProtocolError(ErrorName.PAYLOAD_TOO_LARGE, f"request body over {limits.MAX_BODY_BYTES} bytes (after decompression)",
                          {"max_bytes": limits.MAX_BODY_BYTES})
 
 
@@ -140,7 +212,7 @@ def _routing_headers(request: web.Request) -> dict[str, list[str]]:
     return {name: request.headers.getall(name, []) for name in ("mcp-protocol-version", "mcp-method", "mcp-name")}
 
 
-def mcp_handler(endpoint: Endpoint):  # type: ignore[no-untyped-def]
+def mcp_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = uuid.uuid4().hex[:16]
         settings = request.app[keys.SETTINGS]
@@ -159,7 +231,7 @@ def mcp_handler(endpoint: Endpoint):  # type: ignore[no-untyped-def]
                                             {"supported": list(ALL_VERSIONS), "requested": versions[0][:40]}))
             body = await read_body(request)
         except Refusal as refusal:
-            return refusal_response(refusal.error, request_id, refusal.headers)
+            return refusal_response(refusal.error, request_id, refusal.headers, refusal.status)
         ctx = CallContext(
             endpoint=endpoint, key=key, era=era[0], version=era[1], request_id=request_id,
             client_ip=truncate_ip(request.remote), user_agent=request.headers.get("User-Agent", "")[:512] or None,
@@ -178,5 +250,11 @@ def mcp_handler(endpoint: Endpoint):  # type: ignore[no-untyped-def]
 
 
 async def method_not_allowed(request: web.Request) -> web.Response:
-    """No server-initiated stream and no sessions: GET and DELETE are 405 (MCP transport spec)."""
-    return web.Response(status=405, headers={"Allow": "POST"})
+    """No server-initiated stream and no sessions: every method but POST is 405 (MCP transport spec),
+    after the same Origin/Host check a POST gets."""
+    request_id = uuid.uuid4().hex[:16]
+    try:
+        check_origin(request, request.app[keys.SETTINGS])
+    except Refusal as refusal:
+        return refusal_response(refusal.error, request_id, refusal.headers, refusal.status)
+    return web.Response(status=405, headers={"Allow": "POST", "X-Request-Id": request_id})

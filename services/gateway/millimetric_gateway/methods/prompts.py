@@ -10,6 +10,7 @@ from millimetric_protocol.errors import ErrorName, ProtocolError
 
 from ..context import CallContext
 from ..services import Services
+from .paging import check_cursor
 
 PROMPTS: Final[dict[str, dict[str, Any]]] = {
     "weekly-traffic-summary": {
@@ -47,7 +48,7 @@ PROMPTS: Final[dict[str, dict[str, Any]]] = {
 
 
 async def list_prompts(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]:
-    decode_params(raw, BareParams)
+    check_cursor(decode_params(raw, BareParams))
     return {"prompts": [
         {"name": name, "title": p["title"], "description": p["description"], "arguments": p["arguments"]}
         for name, p in PROMPTS.items()

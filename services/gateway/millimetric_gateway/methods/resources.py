@@ -12,15 +12,16 @@ from millimetric_protocol.reads import ReadRequest, ReadScope
 from ..catalog import RESOURCES, find_resource
 from ..context import CallContext
 from ..services import Services
+from .paging import check_cursor
 
 
 async def list_resources(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]:
-    decode_params(raw, BareParams)
+    check_cursor(decode_params(raw, BareParams))
     return {"resources": list(RESOURCES[ctx.endpoint])}
 
 
 async def list_templates(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]:
-    decode_params(raw, BareParams)
+    check_cursor(decode_params(raw, BareParams))
     return {"resourceTemplates": []}
 
 

@@ -19,10 +19,11 @@ from millimetric_protocol.validate import check_timestamp
 from ..catalog import find_tool, tool_listing, tool_names
 from ..context import CallContext
 from ..services import Services
+from .paging import check_cursor
 
 
 async def list_tools(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]:
-    decode_params(raw, BareParams)
+    check_cursor(decode_params(raw, BareParams))
     return {"tools": list(tool_listing(ctx.endpoint, ctx.scope, ctx.structured))}
 
 

@@ -1,0 +1,1 @@
+"""Millimetric gateway: the public MCP endpoint (POST /mcp and /mcp/account)."""
