@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-
 from millimetric_protocol.logs import setup_logging
 
 from . import admin
@@ -148,14 +147,17 @@ def _demo_data(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "gateway":
-        from millimetric_gateway.__main__ import main as run
-        return run()
+        from millimetric_gateway.__main__ import main as run_gateway
+        run_gateway()
+        return
     if args.command == "ingest":
         from millimetric_ingest.__main__ import main as run_ingest
-        return run_ingest((["--replay"] if args.replay else []) + (["--group-id", args.group_id] if args.group_id else []))
+        run_ingest((["--replay"] if args.replay else []) + (["--group-id", args.group_id] if args.group_id else []))
+        return
     if args.command == "query":
-        from millimetric_query.__main__ import main as run
-        return run()
+        from millimetric_query.__main__ import main as run_query
+        run_query()
+        return
     setup_logging("cli", json_lines=False, level=logging.INFO if args.command == "dev" else logging.WARNING)
     if args.command == "dev":
         from .dev import DevOptions, run_dev

@@ -196,6 +196,10 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
             await conn.close()
         dev_json.unlink(missing_ok=True)  # reappears when this stack is ready
         await ensure_topics(bootstrap, environ.get("INGEST_EVENTS_TOPIC", EVENTS_TOPIC), opts.partitions)
+        if opts.ingest_workers > opts.partitions:
+            # Workers of one group share partitions; each partition has one owner, so the rest sit idle.
+            logger.warning("%d ingest workers but %d partitions: %d workers will be idle (raise --partitions)",
+                           opts.ingest_workers, opts.partitions, opts.ingest_workers - opts.partitions)
 
         query_port = free_port(opts.port + 1)
         gateway_url = f"http://{opts.host}:{opts.port}"

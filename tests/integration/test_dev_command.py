@@ -25,6 +25,15 @@ def _post(url: str, key: str, body: dict[str, object]) -> dict[str, object]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
+def _service(proc: psutil.Process) -> str:
+    """The service a child runs ('gateway', …), or '' for one that is exiting or is not ours."""
+    try:
+        cmdline = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return ""
+    return cmdline[-1] if cmdline else ""
+
+
 def _wait(predicate: object, timeout_s: float = 60) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -69,9 +78,9 @@ def test_dev_runs_the_stack_restarts_a_dead_service_and_stops_cleanly(tmp_path: 
         _wait(found)
 
         children = psutil.Process(proc.pid).children(recursive=False)
-        gateway = next(c for c in children if c.cmdline()[-1] == "gateway")
+        gateway = next(c for c in children if _service(c) == "gateway")
         gateway.kill()
-        _wait(lambda: any(c.cmdline()[-1] == "gateway" and c.pid != gateway.pid
+        _wait(lambda: any(_service(c) == "gateway" and c.pid != gateway.pid
                           for c in psutil.Process(proc.pid).children()) and
               urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200)
         spawned = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -89,6 +89,12 @@ def check_event(message: EventMessage, size: int) -> None:
     check_timestamp(message.timestamp, message.received_at)
     if not limits.MIN_TIMESTAMP_YEAR <= message.received_at.year <= limits.MAX_TIMESTAMP_YEAR:
         raise ValueError("received_at out of range")
+    for name in ("timestamp", "received_at"):
+        try:
+            getattr(message, name).astimezone(UTC)
+        except OverflowError:
+            # e.g. 9999-12-31T23:00:00-05:00: a valid RFC 3339 time that is year 10000 in UTC.
+            raise ValueError(f"{name}: outside the storable range once converted to UTC") from None
     check_properties(message.properties)
     for name in ("ip", "user_agent", "library"):
         value = getattr(message.context, name)

@@ -1,4 +1,9 @@
-"""A pure accumulator of consumed records, bounded by count, bytes and age. No I/O."""
+"""A pure accumulator of consumed records, bounded by count, bytes and age. No I/O.
+
+The consumer adds records one at a time and flushes as soon as `full` (count or bytes reached) or
+`due` (full, or the oldest record is `max_age_ms` old), so a batch never holds more than
+`max_events` records and exceeds `max_bytes` by at most one record.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +34,13 @@ class Batch:
     size_bytes: int = 0
     started_at: float | None = None
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record) -> bool:
+        """Hold `record`; returns `full` so the caller can flush before adding more."""
         if not self.records:
             self.started_at = self.clock()
         self.records.append(record)
         self.size_bytes += len(record.value)
+        return self.full
 
     @property
     def full(self) -> bool:
@@ -54,9 +61,14 @@ class Batch:
         return max(0, int(self.max_age_ms - (self.clock() - self.started_at) * 1000))
 
     def room(self) -> int:
+        """How many more records fit under the count cap."""
         return max(0, self.max_events - len(self.records))
 
+    def __len__(self) -> int:
+        return len(self.records)
+
     def take(self) -> list[Record]:
+        """Hand over every held record (in arrival order) and start empty."""
         records, self.records, self.size_bytes, self.started_at = self.records, [], 0, None
         return records
 

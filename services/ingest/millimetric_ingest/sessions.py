@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import asyncpg
 import msgspec
+from millimetric_protocol.events import EventMessage
 
 from .attribution import Attribution
 
@@ -36,8 +37,9 @@ CROSS JOIN LATERAL (
 """
 
 
-def visitor_of(message: Any) -> str:
-    return message.anonymous_id if message.anonymous_id is not None else message.user_id
+def visitor_of(message: EventMessage) -> str:
+    visitor = message.anonymous_id if message.anonymous_id is not None else message.user_id
+    return visitor or ""
 
 
 async def resolve_sessions(conn: asyncpg.Connection, rows: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:

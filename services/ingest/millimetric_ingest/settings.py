@@ -23,16 +23,34 @@ class Settings:
     retry_max_backoff_s: float = 10.0
     shutdown_grace_s: float = 20.0
     statement_timeout_ms: int = 30_000
+    pg_connect_timeout_s: float = 5.0
+    session_timeout_ms: int = 10_000
+    """The group coordinator drops a worker that stopped heartbeating (e.g. SIGKILL) after this."""
+    max_poll_interval_ms: int = 300_000
+    """A worker retrying a transient failure keeps polling (with fetching paused), so a long
+    database outage never exceeds this; only a stuck loop does."""
+    commit_timeout_s: float = 10.0
+    dead_letter_timeout_s: float = 10.0
+    stats_interval_s: float = 30.0
+    """How often the worker logs lag, written and dead-lettered counts."""
+    replay: bool = False
+    """Rebuild: consume the topic from the beginning under a new consumer group, exit when caught up."""
+    replay_group_id: str | None = None
+    """The group a replay uses (resumable); default: a new `<group_id>-replay-<UTC time>`."""
+    dead_letter_topic_name: str | None = None
+    """Default `<events_topic>.dlq`."""
     log_json: bool = False
 
     @property
     def dead_letter_topic(self) -> str:
-        return self.events_topic + ".dlq"
+        return self.dead_letter_topic_name or self.events_topic + ".dlq"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         env = EnvReader(environ)
         d = cls()
+        replay_group = environ.get("INGEST_REPLAY_GROUP_ID", "").strip()
+        dead_letter_topic = environ.get("INGEST_DEAD_LETTER_TOPIC", "").strip()
         return cls(
             pg_dsn=env.text("INGEST_PG_DSN", d.pg_dsn),
             kafka_bootstrap=env.text("INGEST_KAFKA_BOOTSTRAP", d.kafka_bootstrap),
@@ -45,5 +63,14 @@ class Settings:
             retry_max_backoff_s=env.number("INGEST_RETRY_MAX_BACKOFF_S", d.retry_max_backoff_s, minimum=0.1),
             shutdown_grace_s=env.number("INGEST_SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=1),
             statement_timeout_ms=env.integer("INGEST_STATEMENT_TIMEOUT_MS", d.statement_timeout_ms, minimum=100),
+            pg_connect_timeout_s=env.number("INGEST_PG_CONNECT_TIMEOUT_S", d.pg_connect_timeout_s, minimum=0.1),
+            session_timeout_ms=env.integer("INGEST_SESSION_TIMEOUT_MS", d.session_timeout_ms, minimum=1000),
+            max_poll_interval_ms=env.integer("INGEST_MAX_POLL_INTERVAL_MS", d.max_poll_interval_ms, minimum=1000),
+            commit_timeout_s=env.number("INGEST_COMMIT_TIMEOUT_S", d.commit_timeout_s, minimum=0.1),
+            dead_letter_timeout_s=env.number("INGEST_DEAD_LETTER_TIMEOUT_S", d.dead_letter_timeout_s, minimum=0.1),
+            stats_interval_s=env.number("INGEST_STATS_INTERVAL_S", d.stats_interval_s, minimum=0.1),
+            replay=env.flag("INGEST_REPLAY", d.replay),
+            replay_group_id=replay_group or None,
+            dead_letter_topic_name=dead_letter_topic or None,
             log_json=env.flag("INGEST_LOG_JSON", d.log_json),
         )

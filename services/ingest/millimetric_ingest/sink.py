@@ -1,21 +1,25 @@
 """One PostgreSQL transaction per batch; duplicates of `(project_id, event_id)` are skipped.
 
-The write is a single `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`: one round trip
-per batch, idempotent, so a batch replayed after a crash or a rebalance stores nothing twice.
+The write is one statement, one round trip per batch: `INSERT … SELECT FROM unnest(…) ON CONFLICT
+DO NOTHING RETURNING …`, and in the same statement the hourly rollups (migrations/0003_rollups.sql)
+are updated from the rows that INSERT actually returned. A batch replayed after a crash or a
+rebalance therefore stores nothing twice and counts nothing twice, and a replay into a fresh
+database rebuilds the rollups along with the events.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, Final
 
 import asyncpg
 import msgspec
-
 from millimetric_protocol.events import EventMessage
 
 from .attribution import Attribution
+from .failures import Poison
 
 _json = msgspec.json.Encoder()
 
@@ -33,10 +37,24 @@ _SELECT: Final = ", ".join(
     f"{name}::jsonb" if t == "jsonb" else (f"string_to_array({name}, ',')" if name == "click_ids" else name)
     for name, t in COLUMNS
 )
+_GROUP: Final = "event, source, medium, campaign, channel"
 INSERT_SQL: Final = (
+    "WITH inserted AS ("
     f"INSERT INTO events ({', '.join(name for name, _ in COLUMNS)}) "
     f"SELECT {_SELECT} FROM unnest({_PARAM_TYPES}) AS t({', '.join(name for name, _ in COLUMNS)}) "
-    "ON CONFLICT (project_id, event_id) DO NOTHING"
+    "ON CONFLICT (project_id, event_id) DO NOTHING "
+    f"RETURNING project_id, date_trunc('hour', timestamp, 'UTC') AS hour, visitor_id, {_GROUP}"
+    "), counted AS ("
+    f"INSERT INTO event_counts_hourly (project_id, hour, {_GROUP}, events) "
+    f"SELECT project_id, hour, {_GROUP}, count(*) FROM inserted GROUP BY project_id, hour, {_GROUP} "
+    # A fixed order takes the row locks in the same order in every worker: fewer deadlocks.
+    f"ORDER BY project_id, hour, {_GROUP} "
+    "ON CONFLICT ON CONSTRAINT event_counts_hourly_key DO UPDATE SET events = event_counts_hourly.events + EXCLUDED.events"
+    "), seen AS ("
+    f"INSERT INTO visitor_hours (project_id, hour, visitor_id, {_GROUP}) "
+    f"SELECT DISTINCT project_id, hour, visitor_id, {_GROUP} FROM inserted ORDER BY project_id, hour, visitor_id, {_GROUP} "
+    "ON CONFLICT ON CONSTRAINT visitor_hours_key DO NOTHING"
+    ") SELECT count(*) FROM inserted"
 )
 
 
@@ -46,30 +64,53 @@ class Row:
     attribution: Attribution
 
 
-def _columns(rows: list[Row]) -> list[list[Any]]:
-    cols: list[list[Any]] = [[] for _ in COLUMNS]
-    for row in rows:
-        m, a = row.message, row.attribution
+def encode_row(row: Row) -> tuple[Any, ...]:
+    """The row's column values, in COLUMNS order, checked to be encodable by asyncpg.
+
+    Raises `Poison` for a value PostgreSQL could never receive: a string that is not valid UTF-8
+    (a lone surrogate), or a timestamp that overflows when converted to UTC. `decode_event` already
+    rejects these; this is the last line of defence before the database, so one such row is
+    dead-lettered instead of crashing the worker or failing its whole batch."""
+    m, a = row.message, row.attribution
+    try:
         values: tuple[Any, ...] = (
-            m.project_id, m.event_id, m.timestamp, m.received_at, m.event, m.anonymous_id, m.user_id,
+            m.project_id, m.event_id, m.timestamp.astimezone(UTC), m.received_at.astimezone(UTC),
+            m.event, m.anonymous_id, m.user_id,
             _json.encode(m.properties).decode(), _json.encode(m.context).decode(),
             a.source, a.medium, a.campaign, a.channel, a.is_paid,
             a.utm_source, a.utm_medium, a.utm_campaign, a.utm_content, a.utm_term, a.referrer_host,
             ",".join(a.click_ids), a.version,
         )
-        for col, value in zip(cols, values):
+        for value in values:
+            if isinstance(value, str):
+                value.encode("utf-8")
+    except (ValueError, OverflowError, msgspec.EncodeError) as exc:
+        raise Poison(f"unstorable value: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    return values
+
+
+def _columns(encoded: list[tuple[Any, ...]]) -> list[list[Any]]:
+    cols: list[list[Any]] = [[] for _ in COLUMNS]
+    for values in encoded:
+        for col, value in zip(cols, values, strict=True):
             col.append(value)
     return cols
 
 
-async def write_rows(conn: asyncpg.Connection, rows: list[Row]) -> int:
-    """Insert rows in one transaction; returns how many were new. Raises asyncpg errors unchanged
-    (the consumer classifies them)."""
-    if not rows:
+async def write_encoded(conn: asyncpg.Connection, encoded: list[tuple[Any, ...]]) -> int:
+    """Insert rows prepared by `encode_row`, and count the new ones into the rollups, in one
+    transaction; returns how many were new (the rest were already stored). Raises asyncpg errors
+    unchanged: the consumer classifies them."""
+    if not encoded:
         return 0
     async with conn.transaction():
-        status = await conn.execute(INSERT_SQL, *_columns(rows))
-    return int(status.rsplit(" ", 1)[-1])
+        inserted = await conn.fetchval(INSERT_SQL, *_columns(encoded))
+    return int(inserted)
+
+
+async def write_rows(conn: asyncpg.Connection, rows: list[Row]) -> int:
+    """`write_encoded` for rows not yet encoded (raises `Poison` if one cannot be)."""
+    return await write_encoded(conn, [encode_row(row) for row in rows])
 
 
 async def project_domains(conn: asyncpg.Connection, project_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:

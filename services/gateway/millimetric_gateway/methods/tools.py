@@ -60,9 +60,12 @@ async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]
 
 async def _track(svc: Services, ctx: CallContext, args: TrackEventArgs) -> dict[str, Any]:
     received_at = datetime.now(timezone.utc)
-    timestamp = args.timestamp.astimezone(timezone.utc) if args.timestamp is not None else received_at
     try:
+        # astimezone overflows for 9999-12-31T23:00-05:00 (year 10000 in UTC): an argument error too.
+        timestamp = args.timestamp.astimezone(timezone.utc) if args.timestamp is not None else received_at
         check_timestamp(timestamp, received_at)
+    except OverflowError:
+        raise InvalidArguments("timestamp: outside the storable range once converted to UTC", "arguments.timestamp") from None
     except ValueError as exc:
         raise InvalidArguments(str(exc), "arguments.timestamp") from None
     message = EventMessage(
