@@ -27,13 +27,15 @@ class Bucket:
     """datetime (UTC) for hour buckets, date for the others — what the SQL key expression yields."""
     label: str
     """The local start with its UTC offset, e.g. 2026-10-25T00:00:00+02:00."""
+    start: datetime
+    """The instant the bucket starts (UTC)."""
 
 
-def sql_key(interval: str, tz_param: str) -> str:
+def sql_key(interval: str, tz_param: str, column: str = "timestamp") -> str:
     """SQL for a row's bucket key; `tz_param` is the placeholder holding the zone name."""
-    local = f"(timestamp AT TIME ZONE {tz_param})"
+    local = f"({column} AT TIME ZONE {tz_param})"
     if interval == "hour":
-        return f"(timestamp - ({local} - date_trunc('hour', {local})))"
+        return f"({column} - ({local} - date_trunc('hour', {local})))"
     return f"date_trunc('{interval}', {local})::date"
 
 
@@ -72,7 +74,7 @@ def buckets(window: Window, interval: str) -> list[Bucket]:
         if len(found) >= limits.MAX_BUCKETS:
             raise InvalidArguments(f"more than {limits.MAX_BUCKETS} {interval} buckets; use a larger interval or a shorter window",
                                    "arguments.interval")
-        found.append(Bucket(key, start.astimezone(zone).isoformat()))
+        found.append(Bucket(key, start.astimezone(zone).isoformat(), start))
 
     if interval == "hour":
         t = _hour_floor(window.start, zone)

@@ -36,12 +36,13 @@ def normalize_label(value: str) -> str:
     return _SOURCE_ALIASES.get(folded, folded)
 
 
-def event_filters(sql: Sql, args: Any, project_ids: list[Any], window: Window, *, column_prefix: str = "") -> None:
+def event_filters(sql: Sql, args: Any, project_ids: list[Any], window: Window, *, column_prefix: str = "",
+                  time_column: str = "timestamp") -> None:
     """project, window, and every filter the arguments carry."""
     p = column_prefix
     sql.where(f"{p}project_id = ANY({sql.param(project_ids)}::uuid[])")
-    sql.where(f"{p}timestamp >= {sql.param(window.start)}")
-    sql.where(f"{p}timestamp < {sql.param(window.end)}")
+    sql.where(f"{p}{time_column} >= {sql.param(window.start)}")
+    sql.where(f"{p}{time_column} < {sql.param(window.end)}")
     for clause in filter_clauses(sql, args, column_prefix=p):
         sql.where(clause)
 

@@ -66,4 +66,4 @@ async def events_recent(ctx: ReadContext) -> ReadResult:
             "ORDER BY timestamp DESC, event_id DESC LIMIT $2",
             projects.ids, limits.RECENT_EVENTS,
         )
-    return ReadResult(rows=[event_row(r, projects) for r in rows], meta={"order": "timestamp desc, event_id desc"})
+    return ReadResult(rows=[event_row(r, projects) for r in rows], meta={"order": "timestamp desc, event_id desc", "truncated": False})

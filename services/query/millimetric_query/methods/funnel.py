@@ -125,7 +125,8 @@ def any_order_level(events: list[Ev], n: int, window: Window, span: timedelta) -
     for a, ev in enumerate(events):
         if not (ev.mask and _is_start(ev, window)):
             continue
-        pool = [i for i, e in enumerate(events) if i != a and ev.ts <= e.ts <= ev.ts + span]
+        # The anchor is the path's earliest event in (timestamp, event_id) order: only later events join it.
+        pool = [i for i in range(a + 1, len(events)) if events[i].ts <= ev.ts + span]
         for k in range(n, best, -1):
             if any(ev.mask & (1 << j) and _match([s for s in range(k) if s != j], pool, events) for j in range(k)):
                 best, anchor_of_best = k, a

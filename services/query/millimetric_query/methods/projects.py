@@ -16,5 +16,5 @@ async def list_projects(ctx: ReadContext) -> ReadResult:
             {"project_id": str(p.project_id), "slug": p.slug, "name": p.name, "time_zone": p.time_zone, "created_at": p.created_at}
             for p in projects.items
         ],
-        meta={"order": "slug"},
+        meta={"order": "slug", "truncated": False},
     )

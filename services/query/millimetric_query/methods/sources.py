@@ -11,6 +11,7 @@ from millimetric_protocol.reads import ReadResult
 from ..context import ReadContext
 from ..fanout import fan_out
 from ..filters import Sql, event_filters
+from ..rollups import TABLES, rollup_for
 from ..scope import Project, resolve
 from ..window import Window, resolve_window
 
@@ -18,15 +19,30 @@ Part = dict[tuple[str, ...], tuple[int, int]]
 
 
 async def _part(ctx: ReadContext, project: Project, args: Any, window: Window, columns: tuple[str, ...]) -> Part:
+    counts = rollup_for("count", args, columns, window) if ctx.settings.use_rollups else None
+    if counts is None:  # raw events: both figures in one scan
+        sql = Sql()
+        event_filters(sql, args, [project.project_id], window)
+        cols = ", ".join(columns)
+        async with ctx.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {cols}, count(*) AS events, count(DISTINCT visitor_id) AS uniques FROM events WHERE {sql.sql} GROUP BY {cols}",
+                *sql.params,
+            )
+        return {tuple(r[c] for c in columns): (r["events"], r["uniques"]) for r in rows}
+    events = await _rollup(ctx, project, args, window, columns, "count")
+    uniques = await _rollup(ctx, project, args, window, columns, "uniques")
+    return {key: (n, uniques.get(key, 0)) for key, n in events.items()}
+
+
+async def _rollup(ctx: ReadContext, project: Project, args: Any, window: Window, columns: tuple[str, ...], metric: str) -> dict[tuple[Any, ...], int]:
+    table, aggregate = TABLES[metric]
     sql = Sql()
-    event_filters(sql, args, [project.project_id], window)
+    event_filters(sql, args, [project.project_id], window, time_column="hour")
     cols = ", ".join(columns)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {cols}, count(*) AS events, count(DISTINCT visitor_id) AS uniques FROM events WHERE {sql.sql} GROUP BY {cols}",
-            *sql.params,
-        )
-    return {tuple(r[c] for c in columns): (r["events"], r["uniques"]) for r in rows}
+        rows = await conn.fetch(f"SELECT {cols}, {aggregate} AS v FROM {table} WHERE {sql.sql} GROUP BY {cols}", *sql.params)
+    return {tuple(r[c] for c in columns): r["v"] for r in rows}
 
 
 async def top_sources(ctx: ReadContext) -> ReadResult:

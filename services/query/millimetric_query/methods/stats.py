@@ -23,6 +23,7 @@ from ..buckets import Bucket, buckets, sql_key
 from ..context import ReadContext
 from ..fanout import fan_out
 from ..filters import Sql, event_filters
+from ..rollups import rollup_for
 from ..scope import Project, resolve
 from ..window import Window, resolve_window
 
@@ -47,16 +48,19 @@ def group_sql(part: str, sql: Sql) -> str:
 
 
 async def count_groups(ctx: ReadContext, project: Project, args: Any, window: Window, metric: str,
-                       groups: tuple[str, ...], interval: str | None) -> Counts:
-    """One project's metric per (bucket, group values) over the window."""
+                       groups: tuple[str, ...], interval: str | None, bucket_list: list[Bucket] | None = None) -> Counts:
+    """One project's metric per (bucket, group values) over the window, from the hourly rollups
+    when they answer exactly (rollups.rollup_for), else from raw events."""
+    rollup = rollup_for(metric, args, groups, window, bucket_list or []) if ctx.settings.use_rollups else None
+    table, aggregate, time_column = (*rollup, "hour") if rollup else ("events", METRIC_SQL[metric], "timestamp")
     sql = Sql()
-    event_filters(sql, args, [project.project_id], window)
-    keys = [sql_key(interval, sql.param(window.time_zone)) if interval else "NULL"]
+    event_filters(sql, args, [project.project_id], window, time_column=time_column)
+    keys = [sql_key(interval, sql.param(window.time_zone), time_column) if interval else "NULL"]
     keys += [group_sql(g, sql) for g in groups if g != "project_id"]
     select = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     grouping = ", ".join(str(i + 1) for i in range(len(keys)))
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(f"SELECT {select}, {METRIC_SQL[metric]} AS v FROM events WHERE {sql.sql} GROUP BY {grouping}",
+        rows = await conn.fetch(f"SELECT {select}, {aggregate} AS v FROM {table} WHERE {sql.sql} GROUP BY {grouping}",
                                 *sql.params)
     return {tuple(r[f"k{i}"] for i in range(len(keys))): r["v"] for r in rows}
 
@@ -77,10 +81,11 @@ async def get_stats(ctx: ReadContext) -> ReadResult:
     window = resolve_window(args.from_, args.to, projects.time_zone(args.timezone))
     groups = args.group_by_parts()
     periods = [window] + ([window.previous()] if args.compare else [])
-    bucket_lists = [buckets(w, args.interval) if args.interval else [Bucket(None, "")] for w in periods]
+    bucket_lists = [buckets(w, args.interval) if args.interval else [Bucket(None, "", w.start)] for w in periods]
 
     async def part(project: Project) -> list[Counts]:
-        return [await count_groups(ctx, project, args, w, args.metric, groups, args.interval) for w in periods]
+        return [await count_groups(ctx, project, args, w, args.metric, groups, args.interval, b)
+                for w, b in zip(periods, bucket_lists)]
 
     parts = await fan_out(projects.items, part, concurrency=ctx.settings.fanout_concurrency,
                           deadline_s=ctx.settings.fanout_deadline_s)
