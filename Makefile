@@ -19,13 +19,19 @@ run: $(STAMP)
 	$(BIN)/millimetric dev $(ARGS)
 
 test: $(STAMP)
+	-@sh tests/support/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services cli tests bench
 	$(BIN)/mypy
 
+# wrk (Debian's package) is the load generator; installed here when missing and we are root,
+# otherwise the benchmarks fall back to an aiohttp client and say so.
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } \
+	  || echo "bench: wrk is not installed; the aiohttp load generator will be used"
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

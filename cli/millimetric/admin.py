@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import asyncpg
-
 from millimetric_protocol.apikeys import KeyKind, display_prefix, generate_key, hash_key
 from millimetric_protocol.methods import is_time_zone
 
@@ -111,9 +110,39 @@ async def list_keys(conn: asyncpg.Connection, *, account_id: uuid.UUID | None = 
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: uuid.UUID) -> dict[str, Any]:
+    """Revoke now. A key already revoked keeps its time; one scheduled for later (rotation overlap) ends now."""
     row = await conn.fetchrow(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1"
+        "UPDATE api_keys SET revoked_at = least(coalesce(revoked_at, now()), now()) WHERE key_id = $1"
         " RETURNING key_id, kind, prefix, account_id, project_id, created_at, revoked_at", key_id)
     if row is None:
         raise AdminError(f"no key {key_id}")
     return _row(row)
+
+
+MAX_OVERLAP_S = 30 * 86400
+"""Longest overlap `rotate_key` allows: a rotation should end; 30 days covers any redeploy cycle."""
+
+
+async def rotate_key(conn: asyncpg.Connection, key_id: uuid.UUID, overlap_s: float = 0) -> dict[str, Any]:
+    """Replace a key: a new key of the same kind and owner (returned in full, once), and the old one
+    revoked now (`overlap_s` = 0) or `overlap_s` seconds from now, so deployments can switch keys
+    without a gap. The gateway honours the scheduled time; a later `revoke_key` still ends it at once.
+    A key that is already revoked cannot be rotated (create a new one instead)."""
+    if not 0 <= overlap_s <= MAX_OVERLAP_S:
+        raise AdminError(f"--overlap-s must be between 0 and {MAX_OVERLAP_S}")
+    async with conn.transaction():
+        old = await conn.fetchrow(
+            "SELECT key_id, kind, account_id, project_id, revoked_at, revoked_at <= now() AS revoked"
+            " FROM api_keys WHERE key_id = $1 FOR UPDATE", key_id)
+        if old is None:
+            raise AdminError(f"no key {key_id}")
+        if old["revoked"]:
+            raise AdminError(f"key {key_id} is already revoked; create a new key instead")
+        new = await create_key(conn, old["kind"], project_id=old["project_id"],
+                               account_id=old["account_id"] if old["kind"] == "ak" else None)
+        # An earlier scheduled revocation is never pushed later by a second rotation.
+        revoked = await conn.fetchrow(
+            "UPDATE api_keys SET revoked_at = least(coalesce(revoked_at, 'infinity'), now() + make_interval(secs => $2))"
+            " WHERE key_id = $1 RETURNING key_id, kind, prefix, account_id, project_id, created_at, revoked_at",
+            key_id, float(overlap_s))
+    return {"new": new, "old": _row(revoked), "overlap_s": overlap_s}

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     k_list.add_argument("--account", type=_uuid)
     k_revoke = key.add_parser("revoke")
     k_revoke.add_argument("key_id", type=_uuid)
+    k_rotate = key.add_parser("rotate", help="new key of the same kind and owner (printed once); the old one is revoked "
+                                              "now, or after --overlap-s seconds")
+    k_rotate.add_argument("key_id", type=_uuid)
+    k_rotate.add_argument("--overlap-s", type=float, default=0.0,
+                          help="seconds the old key keeps working (default 0: revoked now)")
     return parser
 
 
@@ -127,6 +132,7 @@ def _admin(args: argparse.Namespace) -> Any:
         ("key", "create"): lambda c: admin.create_key(c, args.kind, project_id=args.project, account_id=args.account),
         ("key", "list"): lambda c: admin.list_keys(c, account_id=args.account, project_id=args.project),
         ("key", "revoke"): lambda c: admin.revoke_key(c, args.key_id),
+        ("key", "rotate"): lambda c: admin.rotate_key(c, args.key_id, args.overlap_s),
     }
     return asyncio.run(_with_conn(table[(o, a)]))
 

@@ -64,3 +64,17 @@ SCHEMA_DAYS: Final = 30
 MAX_FILTER_PROPERTIES: Final = 10
 MAX_FILTER_STRING_CHARS: Final = 500
 MAX_CURSOR_CHARS: Final = 512
+
+# --- tracking endpoints (POST /v1/track, POST /v1/batch) --------------------------------
+MAX_TRACK_BODY_BYTES: Final = 64 * 1024
+"""Largest `/v1/track` body (one event; after decompression); larger → HTTP 413."""
+MAX_BATCH_BODY_BYTES: Final = 512 * 1024
+"""Largest `/v1/batch` body (after decompression); larger → HTTP 413."""
+MAX_BATCH_EVENTS: Final = 500
+"""Most events in one `/v1/batch` body; more → HTTP 413 `too_many_events`."""
+MAX_MESSAGE_ID_CHARS: Final = 200
+"""Longest `messageId` (the idempotency key of a tracked event)."""
+MAX_USER_AGENT_CHARS: Final = 512
+"""User agents are stored cut to this length."""
+MAX_LIBRARY_CHARS: Final = 100
+"""`context.library.name` is stored cut to this length."""

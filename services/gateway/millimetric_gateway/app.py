@@ -1,5 +1,9 @@
 """create_app(settings) → the gateway's aiohttp application. Opens no connections itself: the
-cleanup contexts do, in dependency order (database pool, producer, query client)."""
+cleanup contexts do, in dependency order (database pool, producer, query client).
+
+Routes: `POST /mcp` and `POST /mcp/account` (MCP), `POST /v1/track` and `POST /v1/batch` (tracking,
+CORS-enabled), `GET /js/millimetric.js` (the browser snippet), `/healthz`, `/readyz`, `/metrics`.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,36 @@ from typing import Final
 
 import asyncpg
 from aiohttp import web
-
 from millimetric_protocol import limits
 
-from . import keys
+from . import keys, observability, tracking
 from .auth import KeyStore
 from .catalog import Endpoint
+from .metrics import GatewayMetrics
 from .producer import producer_context
 from .query_client import QueryClient
 from .ratelimit import RateLimiter
+from .readiness import Readiness
 from .services import Services
 from .settings import Settings
+from .snippet import SCRIPT_PATH, Snippet, snippet_handler
 from .transport import SERVICES, mcp_handler, method_not_allowed
 
-
 ROUTES: Final[tuple[tuple[str, Endpoint], ...]] = (("/mcp", "project"), ("/mcp/account", "account"))
+TRACKING_ROUTES: Final[tuple[tuple[str, tracking.Kind], ...]] = ((tracking.TRACK_PATH, "track"), (tracking.BATCH_PATH, "batch"))
 
 
 def create_app(settings: Settings) -> web.Application:
     # Bodies are decompressed by transport.read_body (bounded, JSON-RPC errors), not by aiohttp.
-    app = web.Application(client_max_size=limits.MAX_BODY_BYTES, handler_args={"auto_decompress": False})
+    app = web.Application(client_max_size=limits.MAX_BODY_BYTES, handler_args={"auto_decompress": False},
+                          middlewares=[observability.observe])
     app[keys.SETTINGS] = settings
     app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app[keys.METRICS] = GatewayMetrics()
+    app[keys.READINESS] = Readiness()
+    app[keys.SNIPPET] = Snippet.load()
+    app[keys.METRICS].watch_state(lambda: observability.scrape_state(app))
+    app.on_shutdown.append(observability.on_shutdown)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_producer)
     app.cleanup_ctx.append(_query_client)
@@ -37,8 +49,14 @@ def create_app(settings: Settings) -> web.Application:
     for path, endpoint in ROUTES:
         app.router.add_post(path, mcp_handler(endpoint))
         app.router.add_route("*", path, method_not_allowed)  # GET, DELETE and the rest: 405, Allow: POST
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
+    for path, kind in TRACKING_ROUTES:
+        app.router.add_post(path, tracking.tracking_handler(kind))
+        app.router.add_route("OPTIONS", path, tracking.preflight)
+        app.router.add_route("*", path, tracking.method_not_allowed)
+    app.router.add_get(SCRIPT_PATH, snippet_handler(app[keys.SNIPPET], settings.snippet_max_age_s))
+    app.router.add_get("/healthz", observability.healthz)
+    app.router.add_get("/readyz", observability.readyz)
+    app.router.add_get("/metrics", observability.metrics)
     return app
 
 
@@ -66,14 +84,5 @@ async def _query_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    app[SERVICES] = Services(app[keys.SETTINGS], app[keys.PRODUCER], app[keys.QUERY])
+    app[SERVICES] = Services(app[keys.SETTINGS], app[keys.PRODUCER], app[keys.QUERY], app[keys.METRICS])
     yield
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def _readyz(request: web.Request) -> web.Response:
-    ready = request.app[keys.PRODUCER].ready
-    return web.json_response({"ready": ready, "broker": ready}, status=200 if ready else 503)

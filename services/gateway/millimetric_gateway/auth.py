@@ -1,8 +1,10 @@
 """API key lookup: hash the bearer token, find it in PostgreSQL, cache the answer briefly.
 
 Both hits and misses are cached for `key_cache_ttl_s`, so a flood of bad keys costs one query per
-distinct key per TTL, and a revocation or plan change takes effect within the TTL. Keys are compared
-by their SHA-256 hash only and never logged.
+distinct key per TTL, and a revocation or plan change takes effect within the TTL. A key whose
+revocation is scheduled (`revoked_at` in the future: `millimetric admin key rotate --overlap-s`) stays
+valid until then, and its cache entry never outlives that moment. Keys are compared by their SHA-256
+hash only and never logged.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from dataclasses import dataclass
 from typing import Final
 
 import asyncpg
-
 from millimetric_protocol.apikeys import KeyKind, hash_key, parse_kind
 
 _LOOKUP_SQL: Final = """
-SELECT k.key_id, k.kind, k.account_id, k.project_id, a.plan
+SELECT k.key_id, k.kind, k.account_id, k.project_id, a.plan,
+       extract(epoch FROM k.revoked_at - now())::float8 AS revokes_in_s
 FROM api_keys k JOIN accounts a ON a.account_id = k.account_id
-WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > now())
 """
 
 
@@ -58,11 +60,28 @@ class KeyStore:
         self.misses += 1
         row = await self._pool.fetchrow(_LOOKUP_SQL, digest, timeout=5)
         info = None if row is None else KeyInfo(row["key_id"], row["kind"], row["account_id"], row["project_id"], row["plan"])
-        self._cache[digest] = (now + self._ttl_s, info)
+        ttl_s = self._ttl_s
+        revokes_in_s = None if row is None else row.get("revokes_in_s")
+        if revokes_in_s is not None:
+            ttl_s = max(0.0, min(ttl_s, revokes_in_s))  # a scheduled revocation is honoured on time
+        self._cache[digest] = (now + ttl_s, info)
         self._cache.move_to_end(digest)
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)
         return info
+
+
+    @property
+    def entries(self) -> int:
+        return len(self._cache)
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """True when the key database answers a trivial query within `timeout_s` (readiness)."""
+        try:
+            await self._pool.fetchval("SELECT 1", timeout=timeout_s)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return False
+        return True
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -11,7 +11,6 @@ from functools import lru_cache
 from typing import Any, Final, Literal
 
 import msgspec
-
 from millimetric_protocol import limits
 from millimetric_protocol.methods import ACCOUNT_TOOL_ARGS, PROJECT_TOOL_ARGS
 

@@ -6,9 +6,8 @@ import logging
 
 import aiohttp
 import msgspec
-
 from millimetric_protocol.errors import ErrorName, ProtocolError
-from millimetric_protocol.reads import READ_PATH, ReadRequest, ReadResponse, ReadResult
+from millimetric_protocol.reads import READ_PATH, ReadError, ReadRequest, ReadResponse, ReadResult
 
 logger = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder(ReadResponse)
@@ -46,7 +45,7 @@ class QueryClient:
         except msgspec.DecodeError as exc:
             logger.error("query service answered HTTP %s with an undecodable body (request %s)", resp.status, request.request_id)
             raise ProtocolError(ErrorName.TOOL_FAILED, "query failed", {"request_id": request.request_id}) from exc
-        if isinstance(answer.error, msgspec.Struct):
+        if isinstance(answer.error, ReadError):
             try:
                 name = ErrorName(answer.error.name)
             except ValueError:

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import msgspec
-
 from millimetric_protocol.codec import as_request, decode_message, encode_error, encode_result
 from millimetric_protocol.envelope import ModernMeta, Request
 from millimetric_protocol.errors import ErrorName, ProtocolError
@@ -65,17 +64,23 @@ async def handle_handshake(svc: Services, ctx: CallContext, body: bytes) -> Repl
     try:
         request = as_request(decode_message(body))
     except ProtocolError as exc:
+        ctx.trace.outcome = exc.name.value
         return exc.spec.http_status or 400, encode_error(None, exc)
     if request is None or request.is_notification:
+        ctx.trace.method = "notification"
         return 202, None  # notifications/initialized, notifications/cancelled, client responses
     handler = HANDSHAKE_METHODS.get(request.method)
     if handler is None:
+        ctx.trace.outcome = ErrorName.METHOD_NOT_FOUND.value
         return 200, encode_error(request.id, _method_not_found(request.method))
+    ctx.trace.method = request.method
     try:
         result = await handler(svc, ctx, request.params)
     except ProtocolError as exc:
+        ctx.trace.outcome = exc.name.value
         return 200, encode_error(request.id, _logged(exc, ctx))
     except Exception:
+        ctx.trace.outcome = "internal_error"
         return 200, encode_error(request.id, _internal(ctx, request.method))
     return 200, encode_result(request.id, result)
 
@@ -85,25 +90,33 @@ async def handle_modern(svc: Services, ctx: CallContext, body: bytes, headers: M
     try:
         message = decode_message(body)
         if message.method is not msgspec.UNSET and message.id is msgspec.UNSET:
+            ctx.trace.method = "notification"
             return 202, None  # a notification: acknowledged, nothing to do in a stateless server
         request = as_request(message)
         if request is None:
             raise ProtocolError(ErrorName.INVALID_REQUEST, "a 2026-07-28 POST must carry one request")
     except ProtocolError as exc:
+        ctx.trace.outcome = exc.name.value
         return exc.spec.http_status or 400, encode_error(None, exc)
+    handler = MODERN_METHODS.get(request.method)
+    if handler is not None:
+        ctx.trace.method = request.method
     try:
         _check_envelope(request, headers)
     except ProtocolError as exc:
+        ctx.trace.outcome = exc.name.value
         return 400, encode_error(request.id, exc)
-    handler = MODERN_METHODS.get(request.method)
     if handler is None:
+        ctx.trace.outcome = ErrorName.METHOD_NOT_FOUND.value
         return 404, encode_error(request.id, _method_not_found(request.method))
     try:
         result = await handler(svc, ctx, request.params)
     except ProtocolError as exc:
+        ctx.trace.outcome = exc.name.value
         status = 400 if exc.code == -32602 else 200  # invalid params / unknown tool or resource: 400 (§5.6)
         return status, encode_error(request.id, _logged(exc, ctx))
     except Exception:
+        ctx.trace.outcome = "internal_error"
         return 200, encode_error(request.id, _internal(ctx, request.method))
     result["resultType"] = "complete"
     if request.method in CACHE_TTL_MS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .metrics import GatewayMetrics
 from .producer import EventProducer
 from .query_client import QueryClient
 from .settings import Settings
@@ -14,3 +15,5 @@ class Services:
     settings: Settings
     producer: EventProducer
     query: QueryClient
+    metrics: GatewayMetrics | None = None
+    """None in unit tests that build Services by hand."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from millimetric_protocol.config import EnvReader
+from millimetric_protocol.config import ConfigError, EnvReader
 from millimetric_protocol.events import EVENTS_TOPIC
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -33,6 +34,11 @@ class Settings:
     rate_limit_per_s: float = 0.0
     """Per-key request rate limit (0 = off); bursts of up to `rate_limit_burst` are allowed."""
     rate_limit_burst: int = 50
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of reverse proxies whose `X-Forwarded-For` is believed; empty:
+    the client address is the TCP peer's."""
+    snippet_max_age_s: int = 3600
+    """`Cache-Control: max-age` of /js/millimetric.js."""
     log_json: bool = False
 
     @property
@@ -60,5 +66,17 @@ class Settings:
             allowed_hosts=env.items("GATEWAY_ALLOWED_HOSTS", d.allowed_hosts),
             rate_limit_per_s=env.number("GATEWAY_RATE_LIMIT_PER_S", d.rate_limit_per_s),
             rate_limit_burst=env.integer("GATEWAY_RATE_LIMIT_BURST", d.rate_limit_burst, minimum=1),
+            trusted_proxies=_networks("GATEWAY_TRUSTED_PROXIES", env.items("GATEWAY_TRUSTED_PROXIES", d.trusted_proxies)),
+            snippet_max_age_s=env.integer("GATEWAY_SNIPPET_MAX_AGE_S", d.snippet_max_age_s),
             log_json=env.flag("GATEWAY_LOG_JSON", d.log_json),
         )
+
+
+def _networks(name: str, items: tuple[str, ...]) -> tuple[str, ...]:
+    """Each item must be an IP address or a CIDR network (e.g. 10.0.0.0/8, fd00::/8)."""
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR network") from None
+    return items

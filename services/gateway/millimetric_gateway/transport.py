@@ -11,10 +11,11 @@ unsupported encoding gets a JSON-RPC refusal instead of aiohttp's plain-text 400
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
-import uuid
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -24,7 +25,6 @@ import asyncpg
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
-
 from millimetric_protocol import limits
 from millimetric_protocol.codec import encode_error
 from millimetric_protocol.errors import ErrorName, ProtocolError
@@ -33,6 +33,7 @@ from . import keys, rpc
 from .auth import KeyInfo, bearer_token
 from .catalog import Endpoint
 from .context import CallContext
+from .observability import request_id_of
 from .services import Services
 from .settings import LOCAL_HOSTS, Settings
 from .versions import ALL_VERSIONS, era_of
@@ -145,28 +146,28 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The request body, decompressed, at most `limits.MAX_BODY_BYTES` (else 413)."""
+async def read_body(request: web.Request, max_bytes: int = limits.MAX_BODY_BYTES) -> bytes:
+    """The request body, decompressed, at most `max_bytes` (else 413)."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
-    wire_max = limits.MAX_BODY_BYTES if encoding == "identity" else _MAX_ENCODED_BYTES
+    wire_max = max_bytes if encoding == "identity" else max_bytes + _MAX_ENCODED_BYTES - limits.MAX_BODY_BYTES
     if request.content_length is not None and request.content_length > wire_max:
-        raise Refusal(_too_large())
+        raise Refusal(_too_large(max_bytes))
     chunks: list[bytes] = []
     size = 0
     try:
         while chunk := await request.content.read(_READ_CHUNK_BYTES):
             size += len(chunk)
             if size > wire_max:
-                raise Refusal(_too_large())
+                raise Refusal(_too_large(max_bytes))
             chunks.append(chunk)
     except (RequestPayloadError, HttpProcessingError) as exc:
         raise Refusal(ProtocolError(ErrorName.PARSE_ERROR, "the request body could not be read (bad chunked encoding?)")) from exc
     body = b"".join(chunks)
-    return body if encoding == "identity" else _decompress(body, encoding)
+    return body if encoding == "identity" else _decompress(body, encoding, max_bytes)
 
 
-def _decompress(data: bytes, encoding: str) -> bytes:
-    """gzip (possibly several members) or zlib/raw deflate, never inflating past the body limit."""
+def _decompress(data: bytes, encoding: str, max_bytes: int = limits.MAX_BODY_BYTES) -> bytes:
+    """gzip (possibly several members) or zlib/raw deflate, never inflating past `max_bytes`."""
     out = bytearray()
     wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else 32 + zlib.MAX_WBITS  # 32+: zlib or gzip header
     remaining = data
@@ -174,14 +175,14 @@ def _decompress(data: bytes, encoding: str) -> bytes:
         while True:
             inflater = zlib.decompressobj(wbits)
             try:
-                out += inflater.decompress(remaining, limits.MAX_BODY_BYTES + 1 - len(out))
+                out += inflater.decompress(remaining, max_bytes + 1 - len(out))
             except zlib.error:
                 if encoding != "deflate" or out:
                     raise
                 inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # some clients send raw deflate without the zlib header
-                out += inflater.decompress(remaining, limits.MAX_BODY_BYTES + 1 - len(out))
-            if len(out) > limits.MAX_BODY_BYTES:
-                raise Refusal(_too_large())
+                out += inflater.decompress(remaining, max_bytes + 1 - len(out))
+            if len(out) > max_bytes:
+                raise Refusal(_too_large(max_bytes))
             if not inflater.eof:
                 raise zlib.error("truncated stream")
             remaining = inflater.unused_data
@@ -191,9 +192,9 @@ def _decompress(data: bytes, encoding: str) -> bytes:
         raise Refusal(ProtocolError(ErrorName.PARSE_ERROR, f"the body is not valid {encoding} data")) from exc
 
 
-def _too_large() -> ProtocolError:
-    return ProtocolError(ErrorName.PAYLOAD_TOO_LARGE, f"request body over {limits.MAX_BODY_BYTES} bytes (after decompression)",
-                         {"max_bytes": limits.MAX_BODY_BYTES})
+def _too_large(max_bytes: int = limits.MAX_BODY_BYTES) -> ProtocolError:
+    return ProtocolError(ErrorName.PAYLOAD_TOO_LARGE, f"request body over {max_bytes} bytes (after decompression)",
+                         {"max_bytes": max_bytes})
 
 
 def truncate_ip(remote: str | None) -> str | None:
@@ -204,8 +205,56 @@ def truncate_ip(remote: str | None) -> str | None:
         ip = ipaddress.ip_address(remote)
     except ValueError:
         return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is an IPv4 client
+        ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(items: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _parse_hop(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """One `X-Forwarded-For` entry: `203.0.113.7`, `2001:db8::1`, `[2001:db8::1]:443` or `203.0.113.7:443`."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        hop = hop[1:hop.find("]")] if "]" in hop else hop
+    elif hop.count(":") == 1:
+        hop = hop.split(":")[0]
+    try:
+        return ipaddress.ip_address(hop)
+    except ValueError:
+        return None
+
+
+def _trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: tuple[Network, ...]) -> bool:
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str | None:
+    """The client's full address: the TCP peer, unless the peer is a trusted proxy
+    (GATEWAY_TRUSTED_PROXIES); then the `X-Forwarded-For` entries are walked from the right (the
+    entries our own proxies appended) and the first one that is not a trusted proxy is the client.
+    An unparsable entry there means the address is unknown (None). Store only `truncate_ip` of it."""
+    peer = _parse_hop(request.remote or "")
+    networks = _networks(trusted_proxies)
+    if peer is None or not networks or not _trusted(peer, networks):
+        return None if peer is None else str(peer)
+    hops = [hop for header in request.headers.getall("X-Forwarded-For", []) for hop in header.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        parsed = _parse_hop(hop)
+        if parsed is None:
+            return None
+        client = parsed
+        if not _trusted(parsed, networks):
+            break
+    return str(client)
 
 
 def _routing_headers(request: web.Request) -> dict[str, list[str]]:
@@ -214,7 +263,7 @@ def _routing_headers(request: web.Request) -> dict[str, list[str]]:
 
 def mcp_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        request_id = uuid.uuid4().hex[:16]
+        request_id = request_id_of(request)
         settings = request.app[keys.SETTINGS]
         try:
             check_origin(request, settings)
@@ -234,13 +283,19 @@ def mcp_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
             return refusal_response(refusal.error, request_id, refusal.headers, refusal.status)
         ctx = CallContext(
             endpoint=endpoint, key=key, era=era[0], version=era[1], request_id=request_id,
-            client_ip=truncate_ip(request.remote), user_agent=request.headers.get("User-Agent", "")[:512] or None,
+            client_ip=truncate_ip(client_address(request, settings.trusted_proxies)),
+            user_agent=request.headers.get("User-Agent", "")[:limits.MAX_USER_AGENT_CHARS] or None,
         )
         services = request.app[SERVICES]
+        started = time.perf_counter()
         if ctx.era == "modern":
             status, out = await rpc.handle_modern(services, ctx, body, _routing_headers(request))
         else:
             status, out = await rpc.handle_handshake(services, ctx, body)
+        metrics = request.app[keys.METRICS]
+        trace = ctx.trace
+        metrics.rpc_requests.labels(endpoint, trace.method, trace.tool, trace.outcome).inc()
+        metrics.rpc_duration.labels(endpoint, trace.method, trace.tool).observe(time.perf_counter() - started)
         headers = {"X-Request-Id": request_id}
         if out is None:
             return web.Response(status=202, headers=headers)
@@ -252,7 +307,7 @@ def mcp_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
 async def method_not_allowed(request: web.Request) -> web.Response:
     """No server-initiated stream and no sessions: every method but POST is 405 (MCP transport spec),
     after the same Origin/Host check a POST gets."""
-    request_id = uuid.uuid4().hex[:16]
+    request_id = request_id_of(request)
     try:
         check_origin(request, request.app[keys.SETTINGS])
     except Refusal as refusal:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from .metrics import QueryMetrics
+from .readiness import Readiness
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+METRICS = web.AppKey("metrics", QueryMetrics)
+READINESS = web.AppKey("readiness", Readiness)

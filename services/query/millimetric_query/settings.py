@@ -19,6 +19,8 @@ class Settings:
     """How many per-project queries an account-level read runs at once."""
     fanout_deadline_s: float = 12.0
     """An account-level read fails (naming the slow project) if its parts are not done by then."""
+    slow_read_ms: int = 1000
+    """Reads slower than this are logged (info, with the request id); 0 logs every read."""
     use_rollups: bool = True
     """Answer from the hourly rollups when they are exact; false reads raw events only (for checks and benchmarks)."""
     log_json: bool = False
@@ -35,6 +37,7 @@ class Settings:
             statement_timeout_ms=env.integer("QUERY_STATEMENT_TIMEOUT_MS", d.statement_timeout_ms, minimum=100),
             fanout_concurrency=env.integer("QUERY_FANOUT_CONCURRENCY", d.fanout_concurrency, minimum=1),
             fanout_deadline_s=env.number("QUERY_FANOUT_DEADLINE_S", d.fanout_deadline_s, minimum=0.1),
+            slow_read_ms=env.integer("QUERY_SLOW_READ_MS", d.slow_read_ms),
             use_rollups=env.flag("QUERY_USE_ROLLUPS", d.use_rollups),
             log_json=env.flag("QUERY_LOG_JSON", d.log_json),
         )

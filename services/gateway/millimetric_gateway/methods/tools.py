@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
-
 from millimetric_protocol import limits
 from millimetric_protocol.codec import decode_arguments, decode_params, encode
 from millimetric_protocol.envelope import BareParams, CallToolParams, CallToolResult, TextContent
@@ -35,6 +34,7 @@ async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]
             ErrorName.UNKNOWN_TOOL, f"no tool named {params.name[:100]!r} on this endpoint",
             {"name": params.name[:100], "available": list(tool_names(ctx.endpoint, ctx.scope))},
         )
+    ctx.trace.tool = tool.name
     if tool.scope == "ingest" and ctx.scope != "ingest":
         raise ProtocolError(ErrorName.INSUFFICIENT_SCOPE, "track_event needs an sk_ key", {"required": "ingest", "got": ctx.scope})
     arguments = params.arguments
@@ -50,9 +50,11 @@ async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]
             request_id=ctx.request_id,
         ))
     except InvalidArguments as exc:
+        ctx.trace.outcome = "invalid_arguments"
         return error_result(exc)
     except ProtocolError as exc:
         if exc.name is ErrorName.INVALID_PARAMS:
+            ctx.trace.outcome = "invalid_arguments"
             return error_result(exc)
         raise
     return tool_result(result.rows, result.meta, ctx.structured)
@@ -82,7 +84,15 @@ async def _track(svc: Services, ctx: CallContext, args: TrackEventArgs) -> dict[
     )
     if len(encode(message)) > limits.MAX_EVENT_BYTES:
         raise InvalidArguments(f"event larger than {limits.MAX_EVENT_BYTES} bytes once encoded", "arguments")
-    await svc.producer.send(message)
+    metrics = getattr(svc, "metrics", None)  # NOTE: contract tests pass a bare stand-in for Services
+    try:
+        await svc.producer.send(message)
+    except ProtocolError:
+        if metrics is not None:
+            metrics.produce_failed("mcp")
+        raise
+    if metrics is not None:
+        metrics.produced("mcp")
     return {"event_id": str(message.event_id), "status": "accepted"}
 
 
