@@ -1,0 +1,1 @@
+"""Reference servers the benchmarks compare the gateway with; each runs as its own process."""
