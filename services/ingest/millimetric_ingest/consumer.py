@@ -154,6 +154,7 @@ class IngestWorker:
                 auto_offset_reset="earliest",
                 client_id="millimetric-ingest",
                 max_partition_fetch_bytes=s.batch_max_bytes,
+                fetch_max_wait_ms=s.fetch_max_wait_ms,
                 session_timeout_ms=s.session_timeout_ms,
                 heartbeat_interval_ms=max(100, min(3000, s.session_timeout_ms // 3)),
                 max_poll_interval_ms=s.max_poll_interval_ms,

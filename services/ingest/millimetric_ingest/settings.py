@@ -27,6 +27,10 @@ class Settings:
     session_timeout_ms: int = 10_000
     """The group coordinator drops a worker that stopped heartbeating (e.g. SIGKILL) after this."""
     max_poll_interval_ms: int = 300_000
+    fetch_max_wait_ms: int = 50
+    """How long the broker may hold a fetch waiting for data. aiokafka's 500 ms default makes the
+    embedded broker answer parked fetches late (events wait up to 500 ms); ~the batch age keeps
+    freshness low at little cost."""
     """A worker retrying a transient failure keeps polling (with fetching paused), so a long
     database outage never exceeds this; only a stuck loop does."""
     commit_timeout_s: float = 10.0
@@ -66,6 +70,7 @@ class Settings:
             pg_connect_timeout_s=env.number("INGEST_PG_CONNECT_TIMEOUT_S", d.pg_connect_timeout_s, minimum=0.1),
             session_timeout_ms=env.integer("INGEST_SESSION_TIMEOUT_MS", d.session_timeout_ms, minimum=1000),
             max_poll_interval_ms=env.integer("INGEST_MAX_POLL_INTERVAL_MS", d.max_poll_interval_ms, minimum=1000),
+            fetch_max_wait_ms=env.integer("INGEST_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms, minimum=1, maximum=10_000),
             commit_timeout_s=env.number("INGEST_COMMIT_TIMEOUT_S", d.commit_timeout_s, minimum=0.1),
             dead_letter_timeout_s=env.number("INGEST_DEAD_LETTER_TIMEOUT_S", d.dead_letter_timeout_s, minimum=0.1),
             stats_interval_s=env.number("INGEST_STATS_INTERVAL_S", d.stats_interval_s, minimum=0.1),

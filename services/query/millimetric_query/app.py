@@ -64,7 +64,7 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.POOL] = await asyncpg.create_pool(
         settings.pg_dsn, min_size=1, max_size=settings.pool_max_size,
-        server_settings={"statement_timeout": str(settings.statement_timeout_ms), "jit": "off"},
+        server_settings={"statement_timeout": str(settings.statement_timeout_ms), "jit": "off", "work_mem": "64MB"},
     )
     yield
     await app[keys.POOL].close()

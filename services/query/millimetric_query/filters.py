@@ -40,7 +40,10 @@ def event_filters(sql: Sql, args: Any, project_ids: list[Any], window: Window, *
                   time_column: str = "timestamp") -> None:
     """project, window, and every filter the arguments carry."""
     p = column_prefix
-    sql.where(f"{p}project_id = ANY({sql.param(project_ids)}::uuid[])")
+    if len(project_ids) == 1:  # lets PostgreSQL use index order on (project_id, timestamp)
+        sql.where(f"{p}project_id = {sql.param(project_ids[0])}")
+    else:
+        sql.where(f"{p}project_id = ANY({sql.param(project_ids)}::uuid[])")
     sql.where(f"{p}{time_column} >= {sql.param(window.start)}")
     sql.where(f"{p}{time_column} < {sql.param(window.end)}")
     for clause in filter_clauses(sql, args, column_prefix=p):

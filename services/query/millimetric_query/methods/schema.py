@@ -19,19 +19,19 @@ SAMPLE_ROWS: Final = 20_000
 
 _NAMES_SQL: Final = """
 SELECT event, count(*) AS events, max(timestamp) AS last_seen
-FROM events WHERE project_id = ANY($1::uuid[]) AND timestamp >= $2
+FROM events WHERE {projects} AND timestamp >= $2
 GROUP BY event ORDER BY events DESC, event LIMIT $3
 """
 _KEYS_SQL: Final = """
 WITH sample AS (
   SELECT event, properties FROM events
-  WHERE project_id = ANY($1::uuid[]) AND timestamp >= $2 AND event = ANY($3::text[])
+  WHERE {projects} AND timestamp >= $2 AND event = ANY($3::text[])
   ORDER BY timestamp DESC LIMIT $4
 ), pairs AS (
   SELECT s.event, kv.key, kv.value FROM sample s, jsonb_each(s.properties) kv
 ), keyed AS (
   SELECT event, key, count(*) AS n,
-         (array_agg(DISTINCT left(CASE jsonb_typeof(value) WHEN 'string' THEN value #>> '{}' ELSE value::text END, 80))
+         (array_agg(DISTINCT left(CASE jsonb_typeof(value) WHEN 'string' THEN value #>> '{{}}' ELSE value::text END, 80))
             FILTER (WHERE jsonb_typeof(value) IN ('string', 'number', 'boolean')))[1:$5] AS examples,
          row_number() OVER (PARTITION BY event ORDER BY count(*) DESC, key) AS rank
   FROM pairs GROUP BY event, key
@@ -44,8 +44,10 @@ async def events_schema(ctx: ReadContext) -> ReadResult:
     since = datetime.now(timezone.utc) - timedelta(days=limits.SCHEMA_DAYS)
     async with ctx.pool.acquire() as conn:
         projects = await resolve(conn, ctx.scope, None)
-        names = await conn.fetch(_NAMES_SQL, projects.ids, since, MAX_EVENTS)
-        keys = await conn.fetch(_KEYS_SQL, projects.ids, since, [r["event"] for r in names], SAMPLE_ROWS,
+        # One project: `=` lets the newest-events sample walk the (project_id, timestamp) index.
+        where = "project_id = ANY($1::uuid[])" if projects.multi else "project_id = ($1::uuid[])[1]"
+        names = await conn.fetch(_NAMES_SQL.format(projects=where), projects.ids, since, MAX_EVENTS)
+        keys = await conn.fetch(_KEYS_SQL.format(projects=where), projects.ids, since, [r["event"] for r in names], SAMPLE_ROWS,
                                 MAX_EXAMPLES, MAX_KEYS) if names else []
     by_event: dict[str, list[dict[str, Any]]] = {}
     for k in keys:

@@ -37,6 +37,8 @@ DEFINITIONS: Final = {
     "uniques": "uniques = distinct visitors (anonymous_id, else user_id), per project",
     "users": "users = distinct non-empty user_id, per project",
 }
+DISTINCT_OF: Final = {"uniques": "visitor_id", "users": "user_id"}
+"""The column a distinct-count metric counts (in events and in visitor_hours alike)."""
 Counts = dict[tuple[Any, ...], int]
 """(bucket key or None, *group values) → metric value."""
 
@@ -59,9 +61,18 @@ async def count_groups(ctx: ReadContext, project: Project, args: Any, window: Wi
     keys += [group_sql(g, sql) for g in groups if g != "project_id"]
     select = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     grouping = ", ".join(str(i + 1) for i in range(len(keys)))
+    distinct = DISTINCT_OF.get(metric)
+    if distinct is None:
+        query = f"SELECT {select}, {aggregate} AS v FROM {table} WHERE {sql.sql} GROUP BY {grouping}"
+    else:
+        # Distinct (keys, visitor) pairs first, then count them per key: a hash aggregate, where
+        # count(DISTINCT …) would sort every group's values.
+        outer = ", ".join(f"k{i}" for i in range(len(keys)))
+        # count(who) skips NULL (events without a user_id) but keeps their group, with 0.
+        query = (f"SELECT {outer}, count(who) AS v FROM (SELECT DISTINCT {select}, {distinct} AS who FROM {table} "
+                 f"WHERE {sql.sql}) d GROUP BY {outer}")
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(f"SELECT {select}, {aggregate} AS v FROM {table} WHERE {sql.sql} GROUP BY {grouping}",
-                                *sql.params)
+        rows = await conn.fetch(query, *sql.params)
     return {tuple(r[f"k{i}"] for i in range(len(keys))): r["v"] for r in rows}
 
 
