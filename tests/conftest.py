@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from millimetric.embedded import Broker, ensure_topics, free_port, start_postgres, stop_postgres
 from millimetric.migrate import migrate
+
 from tests.support.stack import Stack, make_stack, wait_ready
 
 TOPIC = "analytics.events.v1"

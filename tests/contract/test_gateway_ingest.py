@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
-
 from millimetric_gateway.auth import KeyInfo
 from millimetric_gateway.context import CallContext
 from millimetric_gateway.methods import tools

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
-
 from millimetric_gateway.query_client import QueryClient
 from millimetric_protocol.errors import ErrorName, ProtocolError
 from millimetric_protocol.reads import ReadRequest, ReadScope
 from millimetric_query.app import create_app
 from millimetric_query.settings import Settings
+
 from tests.support.accounts import AccountFixture, create_account
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from millimetric.embedded import free_port
 
 

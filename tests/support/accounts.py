@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
-
 from millimetric import admin
 
 

@@ -16,9 +16,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 async def mcp_client(url: str, key: str, *, mode: str = "auto") -> AsyncIterator[Client]:
     """mode 'auto' (the SDK default: probes 2026-07-28 `server/discover`) or 'legacy' (initialize handshake)."""
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
-    async with http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client:  # type: ignore[arg-type]
-            yield client
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client:  # type: ignore[arg-type]
+        yield client
 
 
 def tool_data(result: Any) -> Any:

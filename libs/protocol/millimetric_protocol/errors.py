@@ -13,7 +13,7 @@ import enum
 from typing import Any, Final, NamedTuple
 
 
-class ErrorName(str, enum.Enum):
+class ErrorName(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() of the names
     PARSE_ERROR = "parse_error"
     INVALID_REQUEST = "invalid_request"
     METHOD_NOT_FOUND = "method_not_found"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import msgspec
-
 from millimetric.demodata import generate
 from millimetric_protocol.methods import TrackEventArgs
 

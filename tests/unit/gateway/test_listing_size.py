@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from millimetric_gateway.catalog import tool_listing
 
 BOUNDS_BYTES = {

@@ -6,7 +6,6 @@ from typing import Any
 
 import msgspec
 import pytest
-
 from millimetric_protocol import methods
 from millimetric_protocol.codec import as_request, decode_arguments, decode_message
 from millimetric_protocol.errors import ProtocolError

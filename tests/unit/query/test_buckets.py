@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
-
 from millimetric_protocol.errors import InvalidArguments
 from millimetric_query.buckets import buckets
 from millimetric_query.window import Window, resolve_window
