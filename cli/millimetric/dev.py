@@ -127,6 +127,7 @@ def service_env(base: Mapping[str, str], *, dsn: str, bootstrap: str, idempotenc
         "GATEWAY_HOST": host, "GATEWAY_PORT": str(gateway_port), "GATEWAY_PG_DSN": dsn,
         "GATEWAY_KAFKA_BOOTSTRAP": bootstrap, "GATEWAY_KAFKA_IDEMPOTENCE": str(idempotence).lower(),
         "GATEWAY_QUERY_URL": f"http://127.0.0.1:{query_port}",
+        "INGEST_HTTP_PORT": "0",  # several workers share this machine; containers keep the default 8789
         "INGEST_PG_DSN": dsn, "INGEST_KAFKA_BOOTSTRAP": bootstrap, "INGEST_KAFKA_IDEMPOTENCE": str(idempotence).lower(),
         "QUERY_HOST": "127.0.0.1", "QUERY_PORT": str(query_port), "QUERY_PG_DSN": dsn,
     })

@@ -34,8 +34,18 @@ QueryMetric = Literal[
     "millimetric_query_ready",
 ]
 
+IngestMetric = Literal[
+    "millimetric_ingest_events_written_total",
+    "millimetric_ingest_events_dead_lettered_total",
+    "millimetric_ingest_batch_retries_total",
+    "millimetric_ingest_consumer_lag",
+    "millimetric_ingest_paused",
+    "millimetric_ingest_ready",
+]
+
 GATEWAY_METRICS: Final[tuple[GatewayMetric, ...]] = get_args(GatewayMetric)
 QUERY_METRICS: Final[tuple[QueryMetric, ...]] = get_args(QueryMetric)
+INGEST_METRICS: Final[tuple[IngestMetric, ...]] = get_args(IngestMetric)
 
 LATENCY_BUCKETS_S: Final = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Histogram buckets for request and read latency: 2 ms (a cached ping) … 30 s (past every deadline)."""

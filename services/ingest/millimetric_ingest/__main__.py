@@ -26,6 +26,7 @@ from millimetric_protocol.logs import setup_logging
 
 from .consumer import IngestWorker
 from .dlq import DeadLetters
+from .observability import serve
 from .settings import Settings
 
 logger = logging.getLogger("millimetric_ingest")
@@ -58,7 +59,12 @@ async def run(settings: Settings) -> int:
         worker = IngestWorker(settings, pool, dead_letters)
         if stopping.is_set():
             worker.stop()
-        await worker.run()
+        http = await serve(worker, settings)
+        try:
+            await worker.run()
+        finally:
+            if http is not None:
+                await http.cleanup()
     finally:
         await dead_letters.close()
         await pool.close()

@@ -365,6 +365,29 @@ class IngestWorker:
                         "database; keep ingesting with INGEST_GROUP_ID=%s", self.written, self._settings.group_id)
             self.stop()
 
+    @property
+    def dead_lettered(self) -> int:
+        return self._dlq.count
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def ready(self) -> bool:
+        """In the consumer group and not paused by a dependency outage (the worker's /readyz)."""
+        return self._consumer is not None and not self._paused
+
+    def current_lag(self) -> dict[int, int]:
+        """Per-partition lag for /metrics; empty while not consuming."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        try:
+            return self.lag(consumer)
+        except Exception:  # a scrape must never fail because the consumer is between states
+            return {}
+
     def lag(self, consumer: AIOKafkaConsumer) -> dict[int, int]:
         """Per assigned partition: records at the broker not yet written here (high-water mark minus
         the processed offset, or the committed one)."""

@@ -28,6 +28,9 @@ class Settings:
     """The group coordinator drops a worker that stopped heartbeating (e.g. SIGKILL) after this."""
     max_poll_interval_ms: int = 300_000
     fetch_max_wait_ms: int = 50
+    http_host: str = "0.0.0.0"
+    http_port: int = 8789
+    """/healthz, /readyz and /metrics; 0 turns the HTTP server off (dev runs several workers per machine)."""
     """How long the broker may hold a fetch waiting for data. aiokafka's 500 ms default makes the
     embedded broker answer parked fetches late (events wait up to 500 ms); ~the batch age keeps
     freshness low at little cost."""
@@ -70,6 +73,8 @@ class Settings:
             pg_connect_timeout_s=env.number("INGEST_PG_CONNECT_TIMEOUT_S", d.pg_connect_timeout_s, minimum=0.1),
             session_timeout_ms=env.integer("INGEST_SESSION_TIMEOUT_MS", d.session_timeout_ms, minimum=1000),
             max_poll_interval_ms=env.integer("INGEST_MAX_POLL_INTERVAL_MS", d.max_poll_interval_ms, minimum=1000),
+            http_host=env.text("INGEST_HTTP_HOST", d.http_host),
+            http_port=env.integer("INGEST_HTTP_PORT", d.http_port, minimum=0, maximum=65535),
             fetch_max_wait_ms=env.integer("INGEST_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms, minimum=1, maximum=10_000),
             commit_timeout_s=env.number("INGEST_COMMIT_TIMEOUT_S", d.commit_timeout_s, minimum=0.1),
             dead_letter_timeout_s=env.number("INGEST_DEAD_LETTER_TIMEOUT_S", d.dead_letter_timeout_s, minimum=0.1),

@@ -409,7 +409,8 @@ def test_health_checks_probe_the_ports_the_services_listen_on(compose: dict[str,
         test = " ".join(svc[name]["healthcheck"]["test"])
         assert f"os.environ['{variable}']" in test and "/readyz" in test, name
     assert GatewaySettings.from_env(environment(svc["gateway"])).port == 8787
-    assert "'/proc/1/cmdline'" in " ".join(svc["ingest"]["healthcheck"]["test"])
+    ingest_port = SETTINGS["ingest"].from_env(environment(svc["ingest"])).http_port
+    assert f"127.0.0.1:{ingest_port}/healthz" in " ".join(svc["ingest"]["healthcheck"]["test"])
 
 
 def test_app_services_are_configured_only_through_environment_variables(compose: dict[str, Any]) -> None:

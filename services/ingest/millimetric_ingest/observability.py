@@ -1,0 +1,77 @@
+"""The worker's /healthz, /readyz and Prometheus /metrics, on INGEST_HTTP_PORT (0: off).
+
+Metrics are read from the worker at scrape time (no bookkeeping on the hot path): events written,
+dead-lettered, batch retries, consumer lag per partition, paused (retrying an outage), ready.
+Ready means: a member of the consumer group and not paused by a dependency outage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from millimetric_protocol.metric_names import IngestMetric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .consumer import IngestWorker
+from .settings import Settings
+
+
+def _name(name: IngestMetric) -> str:
+    return name
+
+
+class _WorkerCollector(Collector):
+    def __init__(self, worker: IngestWorker) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        w = self._worker
+        yield CounterMetricFamily(_name("millimetric_ingest_events_written_total"), "Events newly stored",
+                                  value=w.written)
+        yield CounterMetricFamily(_name("millimetric_ingest_events_dead_lettered_total"),
+                                  "Records sent to the dead-letter topic", value=w.dead_lettered)
+        yield CounterMetricFamily(_name("millimetric_ingest_batch_retries_total"),
+                                  "Batch retries after transient failures", value=w.retries)
+        lag = GaugeMetricFamily(_name("millimetric_ingest_consumer_lag"), "Records behind the partition end",
+                                labels=["partition"])
+        for partition, behind in sorted(w.current_lag().items()):
+            lag.add_metric([str(partition)], behind)
+        yield lag
+        yield GaugeMetricFamily(_name("millimetric_ingest_paused"), "1 while fetching is paused by an outage",
+                                value=1.0 if w.paused else 0.0)
+        yield GaugeMetricFamily(_name("millimetric_ingest_ready"), "1 while /readyz answers 200",
+                                value=1.0 if w.ready else 0.0)
+
+
+def create_app(worker: IngestWorker) -> web.Application:
+    registry = CollectorRegistry()
+    registry.register(_WorkerCollector(worker))
+    ProcessCollector(registry=registry)
+    app = web.Application()
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        return web.json_response({"ready": worker.ready, "paused": worker.paused}, status=200 if worker.ready else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def serve(worker: IngestWorker, settings: Settings) -> web.AppRunner | None:
+    """Start the HTTP server (None when INGEST_HTTP_PORT is 0); the caller cleans the runner up."""
+    if not settings.http_port:
+        return None
+    runner = web.AppRunner(create_app(worker), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    return runner
