@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +24,7 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from tests.integration.conftest import World
 from tests.support import model
 from tests.support.accounts import create_account
 from tests.support.datagen import (
@@ -36,7 +36,6 @@ from tests.support.datagen import (
     Dataset,
     McpRunner,
     attributed,
-    load_dataset,
 )
 from tests.support.stack import Stack
 
@@ -57,35 +56,6 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 # --- fixtures ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def data(stack: Stack) -> Dataset:
-    return load_dataset(stack)
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[McpRunner]:
-    runner = McpRunner()
-    yield runner
-    runner.close()
-
-
-class World:
-    """The stack, the dataset and the clients in one fixture that hypothesis prints in one line
-    (it prints every fixture of a failing example; the stack's would be its whole environment)."""
-
-    def __init__(self, stack: Stack, data: Dataset, mcp: McpRunner) -> None:
-        self.stack, self.data, self.mcp = stack, data, mcp
-
-    def __repr__(self) -> str:
-        return f"<World: {self.data!r}>"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-
-@pytest.fixture(scope="module")
-def world(stack: Stack, data: Dataset, mcp: McpRunner) -> World:
-    return World(stack, data, mcp)
 
 
 # --- calling the tools and comparing ----------------------------------------------------------

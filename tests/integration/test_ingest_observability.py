@@ -7,6 +7,7 @@ import urllib.request
 
 from millimetric.embedded import free_port
 from millimetric_protocol.metric_names import INGEST_METRICS
+
 from tests.integration.test_pipeline import poll
 from tests.support.accounts import create_account
 from tests.support.mcp_client import mcp_client, tool_data

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,42 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.shared.exceptions import MCPError
 
-from tests.support.datagen import EVENT_NAMES, Dataset, McpRunner, ModelProject, load_dataset
+from tests.integration.conftest import World
+from tests.support.datagen import EVENT_NAMES, Dataset, McpRunner, ModelProject
 from tests.support.stack import Stack
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WIDE = {"from": "2026-09-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
 
 
-@pytest.fixture(scope="module")
-def data(stack: Stack) -> Dataset:
-    return load_dataset(stack)
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[McpRunner]:
-    runner = McpRunner()
-    yield runner
-    runner.close()
-
-
-class World:
-    """The stack, the dataset and the clients in one fixture that hypothesis prints in one line
-    (it prints every fixture of a failing example; the stack's would be its whole environment)."""
-
-    def __init__(self, stack: Stack, data: Dataset, mcp: McpRunner) -> None:
-        self.stack, self.data, self.mcp = stack, data, mcp
-
-    def __repr__(self) -> str:
-        return f"<World: {self.data!r}>"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-
-@pytest.fixture(scope="module")
-def world(stack: Stack, data: Dataset, mcp: McpRunner) -> World:
-    return World(stack, data, mcp)
 
 
 class Key:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -75,12 +74,6 @@ async def keys(stack: Stack) -> Keys:
     finally:
         await conn.close()
     return Keys(accounts, revoked)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def authorization(keys: Keys, kind: str, endpoint: str, plan: str) -> str | None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from millimetric.embedded import free_port
 
 from tests.support.accounts import create_account
@@ -48,12 +47,6 @@ def gateway2(stack: Stack) -> Iterator[Gateway2]:
         yield Gateway2(service, port)
     finally:
         stack.stop(service)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_rate_limit_answers_429_with_retry_after_per_key(stack: Stack, gateway2: Gateway2, http: aiohttp.ClientSession) -> None:

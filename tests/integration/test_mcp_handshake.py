@@ -4,8 +4,6 @@ errors of dispatched requests travelling with HTTP 200."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 import pytest_asyncio
@@ -16,12 +14,6 @@ from tests.support.stack import Stack
 
 ENDPOINTS = ("project", "account")
 ALL_VERSIONS = [*HANDSHAKE_VERSIONS, "2026-07-28"]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

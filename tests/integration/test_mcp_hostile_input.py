@@ -29,12 +29,6 @@ def ping_of_size(size: int) -> bytes:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def account(stack: Stack) -> AccountFixture:
     return await create_account(stack.dsn, "pro")
 

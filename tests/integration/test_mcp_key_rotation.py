@@ -9,24 +9,16 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 
 import aiohttp
 import asyncpg
 import pytest
-import pytest_asyncio
 from millimetric import admin
 
 from tests.support.accounts import create_account
 from tests.support.mcp_http import poll, post, rpc
 from tests.support.stack import Stack
 from tests.support.tracking import call, send
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def status_of(http: aiohttp.ClientSession, url: str, key: str) -> int:

@@ -6,7 +6,6 @@ of its bound (names from `millimetric_protocol.limits`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -41,12 +40,6 @@ ACCOUNT_CALLS: dict[str, dict[str, Any]] = {
     "funnel": {"steps": ["signup", {"event": "checkout"}]},
     "compare_projects": {"from": "2026-05-10T00:00:00Z", "to": "2026-05-17T00:00:00Z", "metric": "uniques"},
 }
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -8,7 +8,6 @@ import base64
 import gzip
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -22,12 +21,6 @@ from tests.support.accounts import AccountFixture, create_account
 from tests.support.mcp_http import poll, post, rpc
 from tests.support.stack import Stack
 from tests.support.tracking import call, send, stored, visitor_events, wait_stored
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

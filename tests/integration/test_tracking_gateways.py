@@ -5,7 +5,7 @@ retryable 503 with Retry-After; not ready, still alive)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -41,12 +41,6 @@ def brokerless(stack: Stack) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stack.stop(service)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
