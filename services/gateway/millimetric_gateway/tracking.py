@@ -50,7 +50,7 @@ from millimetric_protocol.tracking import (
 from . import keys
 from .auth import KeyInfo, bearer_token
 from .observability import REQUEST_ID_HEADER, request_id_of
-from .transport import CONTENT_ENCODINGS, Refusal, client_address, read_body, truncate_ip
+from .transport import CONTENT_ENCODINGS, Refusal, client_network, read_body, truncate_ip
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,10 @@ async def _track(request: web.Request, kind: Kind) -> list[str]:
         name: TrackingErrorName = "payload_too_large" if refusal.error.name is ErrorName.PAYLOAD_TOO_LARGE else "parse_error"
         raise TrackingError(name, refusal.error.detail or name, refusal.error.data) from None
     key = await _authenticate(request, body)
-    _check_rate(request, key)
+    network = client_network(request, request.app[keys.SETTINGS].trusted_proxies)  # once per request
+    _check_rate(request, key, network)
     calls, sent_at, batch_context = _decode(body, kind)
-    messages = _messages(request, key, calls, sent_at, batch_context, kind)
+    messages = _messages(request, key, network, calls, sent_at, batch_context, kind)
     await _produce(request, messages, kind)
     return [str(m.event_id) for m in messages]
 
@@ -175,7 +176,7 @@ async def _authenticate(request: web.Request, body: bytes) -> KeyInfo:
     return key
 
 
-def _check_rate(request: web.Request, key: KeyInfo) -> None:
+def _check_rate(request: web.Request, key: KeyInfo, network: str | None) -> None:
     """The per-key limit (GATEWAY_RATE_LIMIT_PER_S). A pk_ key serves every visitor of a site, so
     its bucket is per key and visitor network (/24, /48), not per key alone."""
     limiter = request.app[keys.RATE_LIMITER]
@@ -183,7 +184,7 @@ def _check_rate(request: web.Request, key: KeyInfo) -> None:
         return
     bucket: object = key.key_id
     if key.kind == "pk":
-        bucket = (key.key_id, truncate_ip(client_address(request, request.app[keys.SETTINGS].trusted_proxies)))
+        bucket = (key.key_id, network)
     wait_s = limiter.retry_after_s(bucket)
     if wait_s > 0:
         raise TrackingError("rate_limited", "rate limit exceeded; see Retry-After",
@@ -200,12 +201,11 @@ def _decode(body: bytes, kind: Kind) -> Decoded:
     return batch.batch, batch.sentAt, batch.context
 
 
-def _messages(request: web.Request, key: KeyInfo, calls: list[TrackCall], sent_at: datetime | None,
+def _messages(request: web.Request, key: KeyInfo, ip: str | None, calls: list[TrackCall], sent_at: datetime | None,
               batch_context: dict[str, object] | None, kind: Kind) -> list[EventMessage]:
     """One Kafka message per call, all validated before any is produced (all or nothing)."""
     assert key.project_id is not None  # pk_ and sk_ keys always belong to a project
     received_at = datetime.now(UTC)
-    ip = truncate_ip(client_address(request, request.app[keys.SETTINGS].trusted_proxies))
     user_agent = request.headers.get("User-Agent", "")[:limits.MAX_USER_AGENT_CHARS] or None
     messages = []
     for index, call in enumerate(calls):

@@ -202,9 +202,12 @@ def truncate_ip(remote: str | None) -> str | None:
     if not remote:
         return None
     try:
-        ip = ipaddress.ip_address(remote)
+        return _network_of(ipaddress.ip_address(remote))
     except ValueError:
         return None
+
+
+def _network_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is an IPv4 client
         ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
@@ -240,11 +243,22 @@ def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> st
     """The client's full address: the TCP peer, unless the peer is a trusted proxy
     (GATEWAY_TRUSTED_PROXIES); then the `X-Forwarded-For` entries are walked from the right (the
     entries our own proxies appended) and the first one that is not a trusted proxy is the client.
-    An unparsable entry there means the address is unknown (None). Store only `truncate_ip` of it."""
+    An unparsable entry there means the address is unknown (None). Store only `client_network`."""
+    ip = _client_ip(request, trusted_proxies)
+    return None if ip is None else str(ip)
+
+
+def client_network(request: web.Request, trusted_proxies: tuple[str, ...]) -> str | None:
+    """What is stored of the client's address: `truncate_ip` of `client_address`, parsed once."""
+    ip = _client_ip(request, trusted_proxies)
+    return None if ip is None else _network_of(ip)
+
+
+def _client_ip(request: web.Request, trusted_proxies: tuple[str, ...]) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     peer = _parse_hop(request.remote or "")
     networks = _networks(trusted_proxies)
     if peer is None or not networks or not _trusted(peer, networks):
-        return None if peer is None else str(peer)
+        return peer
     hops = [hop for header in request.headers.getall("X-Forwarded-For", []) for hop in header.split(",")]
     client = peer
     for hop in reversed(hops):
@@ -254,7 +268,7 @@ def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> st
         client = parsed
         if not _trusted(parsed, networks):
             break
-    return str(client)
+    return client
 
 
 def _routing_headers(request: web.Request) -> dict[str, list[str]]:
@@ -283,7 +297,7 @@ def mcp_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
             return refusal_response(refusal.error, request_id, refusal.headers, refusal.status)
         ctx = CallContext(
             endpoint=endpoint, key=key, era=era[0], version=era[1], request_id=request_id,
-            client_ip=truncate_ip(client_address(request, settings.trusted_proxies)),
+            client_ip=client_network(request, settings.trusted_proxies),
             user_agent=request.headers.get("User-Agent", "")[:limits.MAX_USER_AGENT_CHARS] or None,
         )
         services = request.app[SERVICES]
