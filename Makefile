@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/protocol services/gateway services/ingest services/query cli
+PACKAGES := libs/protocol libs/runtime services/gateway services/ingest services/query cli
 STAMP := $(VENV)/.installed
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 

@@ -12,29 +12,23 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
-from millimetric.dev import service_env
 from millimetric.embedded import Broker, ensure_topics, free_port, start_postgres, stop_postgres
 from millimetric.migrate import migrate
+from millimetric.stack import Stack, make_stack
+from millimetric_runtime.processes import ServiceProcess, wait_http_ready
 
-READY_TIMEOUT_S: Final = 60.0
-STOP_TIMEOUT_S: Final = 30.0
-
+__all__ = ["Infra", "PeakRss", "ServiceProcess", "Stack", "cpu_seconds", "running_infra", "spawn", "wait_for_count",
+           "wait_http_ready", "with_database"]
 
 def with_database(dsn: str, database: str) -> str:
     """The same server, another database (the DSN's path names the database)."""
@@ -42,120 +36,9 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def wait_http_ready(url: str, timeout_s: float = READY_TIMEOUT_S, process: subprocess.Popen[bytes] | None = None,
-                    log_path: Path | None = None) -> None:
-    """Poll `url` until it answers 200; fail early if `process` exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:] if log_path and log_path.exists() else ""
-            raise RuntimeError(f"process for {url} exited with {process.returncode}\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready within {timeout_s}s")
-
-
-@dataclass
-class Proc:
-    """One child process started by the benchmark (a service, a reference server or a load generator)."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
-
-
-def spawn(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Proc:
-    log_path = log_dir / f"{name}.log"
-    log = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-    try:
-        process = subprocess.Popen(argv, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    finally:
-        log.close()
-    return Proc(name, process, log_path)
-
-
-@dataclass
-class Stack:
-    """The services of one benchmark, pointed at its database and topic."""
-
-    dsn: str
-    topic: str
-    env: dict[str, str]
-    log_dir: Path
-    gateway_port: int
-    query_port: int
-    procs: list[Proc] = field(default_factory=list)
-
-    @property
-    def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
-
-    @property
-    def mcp_url(self) -> str:
-        return self.gateway_url + "/mcp"
-
-    @property
-    def mcp_account_url(self) -> str:
-        return self.gateway_url + "/mcp/account"
-
-    @property
-    def query_url(self) -> str:
-        return f"http://127.0.0.1:{self.query_port}"
-
-    def start(self, name: str, extra_env: Mapping[str, str] | None = None) -> Proc:
-        """Start one service: 'gateway', 'query', 'ingest' or 'ingest-2' …"""
-        proc = spawn(name, [sys.executable, "-m", "millimetric", name.split("-")[0]], {**self.env, **(extra_env or {})},
-                     self.log_dir)
-        self.procs.append(proc)
-        return proc
-
-    def start_serving(self, ingest_workers: int = 1, extra_env: Mapping[str, str] | None = None) -> None:
-        """query, gateway and N ingest workers, waiting until query and gateway are ready."""
-        query = self.start("query", extra_env)
-        gateway = self.start("gateway", extra_env)
-        for i in range(ingest_workers):
-            self.start(f"ingest-{i + 1}", extra_env)
-        wait_http_ready(self.query_url + "/readyz", process=query.process, log_path=query.log_path)
-        wait_http_ready(self.gateway_url + "/readyz", process=gateway.process, log_path=gateway.log_path)
-
-    def stop(self, proc: Proc) -> int:
-        code = proc.stop()
-        if proc in self.procs:
-            self.procs.remove(proc)
-        return code
-
-    def stop_all(self) -> None:
-        # Gateway first (no new events), then ingest (flush), then query: the order `millimetric dev` uses.
-        order = {"gateway": 0, "ingest": 1, "query": 2}
-        for proc in sorted(self.procs, key=lambda p: order.get(p.name.split("-")[0], 3)):
-            proc.stop()
-        self.procs.clear()
-
-    def pids(self) -> dict[str, int]:
-        return {p.name: p.pid for p in self.procs}
+def spawn(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> ServiceProcess:
+    """A reference server or load generator, as a supervised child with its own log file."""
+    return ServiceProcess(name, argv, env, log_dir / f"{name}.log").start()
 
 
 class Infra:
@@ -225,12 +108,8 @@ class Infra:
         return topic
 
     def stack(self, dsn: str, topic: str, extra_env: Mapping[str, str] | None = None) -> Stack:
-        gateway_port, query_port = free_port(), free_port()
-        env = service_env(os.environ, dsn=dsn, bootstrap=self.bootstrap, idempotence=False, gateway_port=gateway_port,
-                          query_port=query_port, host="127.0.0.1")
-        env.update({"GATEWAY_EVENTS_TOPIC": topic, "INGEST_EVENTS_TOPIC": topic, "PYTHONUNBUFFERED": "1"})
-        env.update(extra_env or {})
-        stack = Stack(dsn, topic, env, self.log_dir, gateway_port, query_port)
+        stack = make_stack(dsn=dsn, bootstrap=self.bootstrap, topic=topic, log_dir=self.log_dir, base_env=os.environ,
+                           extra_env=extra_env)
         self._stacks.append(stack)
         return stack
 

@@ -94,7 +94,7 @@ async def run(infra: Infra, scale: Scale) -> Outcome:
                  stack.env, infra.log_dir)
     try:
         bare_url = f"http://127.0.0.1:{bare_port}/mcp"
-        wait_http_ready(f"http://127.0.0.1:{bare_port}/readyz", process=bare.process, log_path=bare.log_path)
+        wait_http_ready(f"http://127.0.0.1:{bare_port}/readyz", process=bare)
         bodies = track_bodies(project.domain)
         sides = {
             "gateway": (stack.mcp_url, rpc.headers(project.sk)),
@@ -108,7 +108,7 @@ async def run(infra: Infra, scale: Scale) -> Outcome:
             return run_http_load(url, bodies, headers, "accepted", connections=scale.connections, seconds=seconds)
 
         acked = 1  # the check above
-        server_pid = {"gateway": next(p.pid for p in stack.procs if p.name == "gateway"), "bare": bare.pid}
+        server_pid = {"gateway": next(p.pid for p in stack.services if p.name == "gateway"), "bare": bare.pid}
         cpu_per_request: dict[str, list[float]] = {side: [] for side in sides}
 
         async def measure(side: str, seconds: float) -> HttpLoad:

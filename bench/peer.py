@@ -82,7 +82,7 @@ async def run(infra: Infra, scale: Scale) -> Outcome:
             await asyncio.to_thread(load_side, side, scale.http_warmup_seconds)
         # CPU per request of our two processes (gateway + query) and of the peer's one; PostgreSQL's
         # share is left out of both.
-        pids = {"gateway": [p.pid for p in stack.procs if p.name in ("gateway", "query")], "peer": [peer.pid]}
+        pids = {"gateway": [p.pid for p in stack.services if p.name in ("gateway", "query")], "peer": [peer.pid]}
         cpu_per_request: dict[str, list[float]] = {side: [] for side in sides}
         runs: dict[str, list[HttpLoad]] = {side: [] for side in sides}
         for _ in range(scale.http_runs):

@@ -46,10 +46,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def stack(pg_dsn: str, broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = make_stack(pg_dsn, broker.bootstrap, tmp_path_factory.mktemp("logs"), TOPIC)
     query = s.start("query")
-    wait_ready(s.query_url + "/readyz", process=query.process)
+    wait_ready(s.query_url + "/readyz", process=query)
     gateway = s.start("gateway")
     s.start("ingest")
-    wait_ready(s.gateway_url + "/readyz", process=gateway.process)
+    wait_ready(s.gateway_url + "/readyz", process=gateway)
     yield s
     with contextlib.suppress(Exception):
         s.stop_all()

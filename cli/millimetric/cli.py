@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from millimetric_protocol.logs import setup_logging
+from millimetric_runtime.logs import setup_logging
 
 from . import admin
 from .migrate import migrate

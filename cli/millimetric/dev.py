@@ -2,41 +2,36 @@
 
 Starts PostgreSQL and the broker (embedded unless MILLIMETRIC_PG_DSN / MILLIMETRIC_KAFKA_BOOTSTRAP
 name real ones), migrates, seeds demo accounts and keys, creates the topics, then supervises the
-query service, the gateway and N ingest workers: a service that dies is reported loudly and
-restarted with backoff; one that keeps dying stops the stack with its error. Ctrl-C / SIGTERM stop
+query service, the gateway and N ingest workers (millimetric.stack, millimetric_runtime.processes):
+a service that dies is reported loudly and restarted with backoff; one that keeps dying stops the
+stack with its error. Ctrl-C / SIGTERM stop
 every process in order (gateway, ingest, query, broker, database).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
-from millimetric_protocol.events import EVENTS_TOPIC
+from millimetric_protocol.topics import EVENTS
+from millimetric_runtime.processes import Supervisor, wait_http_ready_async
 
 from .embedded import Broker, ensure_topics, free_port, start_postgres
 from .migrate import migrate
 from .seed import load_previous, seed
+from .stack import STOP_ORDER, make_stack
 
 logger = logging.getLogger("millimetric.dev")
-
-MAX_RESTARTS = 5
-"""More than this many restarts of one service within RESTART_WINDOW_S stops the stack."""
-RESTART_WINDOW_S = 60.0
-
 
 @dataclass
 class DevOptions:
@@ -47,93 +42,6 @@ class DevOptions:
     fresh: bool = False
     host: str = "127.0.0.1"
     quiet: bool = False
-
-
-@dataclass
-class Child:
-    name: str
-    env: dict[str, str]
-    process: asyncio.subprocess.Process | None = None
-    restarts: list[float] = field(default_factory=list)
-
-
-class Supervisor:
-    def __init__(self, children: list[Child]) -> None:
-        self.children = children
-        self.stopping = asyncio.Event()
-        self.failure: str | None = None
-
-    async def spawn(self, child: Child) -> None:
-        child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "millimetric", child.name.split("-")[0],
-            env=child.env, start_new_session=True,  # our own Ctrl-C handling stops children in order
-        )
-
-    async def watch(self, child: Child) -> None:
-        while not self.stopping.is_set():
-            assert child.process is not None
-            code = await child.process.wait()
-            if self.stopping.is_set():
-                return
-            now = time.monotonic()
-            child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_S] + [now]
-            if len(child.restarts) > MAX_RESTARTS:
-                self.failure = f"{child.name} exited with code {code} {len(child.restarts)} times within {RESTART_WINDOW_S:.0f}s"
-                logger.error("!!! %s; stopping the stack (see its log lines above)", self.failure)
-                self.stopping.set()
-                return
-            delay = min(0.5 * 2 ** (len(child.restarts) - 1), 10.0)
-            logger.error("!!! %s exited unexpectedly with code %s; restarting in %.1fs (restart %d)",
-                         child.name, code, delay, len(child.restarts))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
-            if not self.stopping.is_set():
-                await self.spawn(child)
-
-    async def stop_all(self, order: list[str]) -> None:
-        by_name = sorted(self.children, key=lambda c: next(i for i, p in enumerate(order) if c.name.startswith(p)))
-        for child in by_name:
-            proc = child.process
-            if proc is None or proc.returncode is not None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 25)
-            except TimeoutError:
-                logger.error("%s did not stop within 25s; killing it", child.name)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-
-
-async def _wait_ready(url: str, timeout_s: float, supervisor: Supervisor) -> bool:
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-        while time.monotonic() < deadline and not supervisor.stopping.is_set():
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with http.get(url) as resp:
-                    if resp.status == 200:
-                        return True
-            await asyncio.sleep(0.1)
-    return False
-
-
-def service_env(base: Mapping[str, str], *, dsn: str, bootstrap: str, idempotence: bool, gateway_port: int,
-                query_port: int, host: str) -> dict[str, str]:
-    """Environment for the children: every service's settings, pointing at this stack."""
-    env = dict(base)
-    env.update({
-        "GATEWAY_HOST": host, "GATEWAY_PORT": str(gateway_port), "GATEWAY_PG_DSN": dsn,
-        "GATEWAY_KAFKA_BOOTSTRAP": bootstrap, "GATEWAY_KAFKA_IDEMPOTENCE": str(idempotence).lower(),
-        "GATEWAY_QUERY_URL": f"http://127.0.0.1:{query_port}",
-        "INGEST_HTTP_PORT": "0",  # several workers share this machine; containers keep the default 8789
-        "INGEST_PG_DSN": dsn, "INGEST_KAFKA_BOOTSTRAP": bootstrap, "INGEST_KAFKA_IDEMPOTENCE": str(idempotence).lower(),
-        "QUERY_HOST": "127.0.0.1", "QUERY_PORT": str(query_port), "QUERY_PG_DSN": dsn,
-    })
-    for name in ("GATEWAY_EVENTS_TOPIC", "INGEST_EVENTS_TOPIC"):
-        env.setdefault(name, EVENTS_TOPIC)
-    return env
 
 
 def banner(info: dict[str, Any]) -> str:
@@ -199,7 +107,8 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
         finally:
             await conn.close()
         dev_json.unlink(missing_ok=True)  # reappears when this stack is ready
-        await ensure_topics(bootstrap, environ.get("INGEST_EVENTS_TOPIC", EVENTS_TOPIC), opts.partitions)
+        topic = environ.get("INGEST_EVENTS_TOPIC", EVENTS.name)
+        await ensure_topics(bootstrap, topic, opts.partitions)
         if opts.ingest_workers > opts.partitions:
             # Workers of one group share partitions; each partition has one owner, so the rest sit idle.
             logger.warning("%d ingest workers but %d partitions: %d workers will be idle (raise --partitions)",
@@ -212,19 +121,17 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
             "database_url": dsn, "kafka_bootstrap": bootstrap, "accounts": accounts,
         }
 
-        env = service_env(environ, dsn=dsn, bootstrap=bootstrap, idempotence=idempotence, gateway_port=opts.port,
-                          query_port=query_port, host=opts.host)
-        children = [Child("query", env), Child("gateway", env)]
-        children += [Child(f"ingest-{i + 1}", env) for i in range(opts.ingest_workers)]
+        stack = make_stack(dsn=dsn, bootstrap=bootstrap, topic=topic, log_dir=None, idempotence=idempotence,
+                           host=opts.host, base_env=environ, gateway_port=opts.port, query_port=query_port)
+        children = [stack.process("query"), stack.process("gateway")]
+        children += [stack.process(f"ingest-{i + 1}") for i in range(opts.ingest_workers)]
         supervisor = Supervisor(children)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, supervisor.stopping.set)
-        for child in children:
-            await supervisor.spawn(child)
-        watchers = [asyncio.create_task(supervisor.watch(c)) for c in children]
-        ready = (await _wait_ready(f"http://127.0.0.1:{query_port}/readyz", 30, supervisor)
-                 and await _wait_ready(f"http://127.0.0.1:{opts.port}/readyz", 30, supervisor))
+        supervisor.start()
+        ready = (await wait_http_ready_async(f"{stack.query_url}/readyz", 30, stop=supervisor.stopping)
+                 and await wait_http_ready_async(f"http://127.0.0.1:{opts.port}/readyz", 30, stop=supervisor.stopping))
         if ready:
             # Written once the stack answers, so a script that waits for dev.json can use it at once.
             dev_json.write_text(json.dumps(info, indent=2) + "\n")
@@ -239,9 +146,7 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
             supervisor.stopping.set()
         await supervisor.stopping.wait()
         logger.info("stopping: gateway, ingest, query, then the broker and the database")
-        await supervisor.stop_all(["gateway", "ingest", "query"])
-        for task in watchers:
-            task.cancel()
+        await supervisor.stop_all(STOP_ORDER)
         return 1 if supervisor.failure else 0
     finally:
         if broker is not None:

@@ -51,7 +51,7 @@ async def test_broker_outage_gives_retryable_errors_keeps_reads_and_recovers_wit
         with private_stack(pg_dsn, f"127.0.0.1:{port}", tmp_path, topic,
                            GATEWAY_PRODUCE_TIMEOUT_S=str(PRODUCE_TIMEOUT_S)) as stack:
             query = stack.start("query")
-            await asyncio.to_thread(wait_ready, stack.query_url + "/readyz", 30, query.process)
+            await asyncio.to_thread(wait_ready, stack.query_url + "/readyz", 30, query)
             stack.start("gateway")
             mcp, sk = stack.mcp_url, project.sk
             track = {"event": "outage", "anonymous_id": "v1"}

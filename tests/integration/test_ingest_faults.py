@@ -27,7 +27,7 @@ SMALL_BATCHES = {"INGEST_BATCH_MAX_EVENTS": "50"}
 
 async def _gateway_ready(stack: Stack) -> None:
     gateway = stack.start("gateway")
-    await asyncio.to_thread(wait_ready, stack.gateway_url + "/readyz", 30, gateway.process)
+    await asyncio.to_thread(wait_ready, stack.gateway_url + "/readyz", 30, gateway)
 
 
 def log_of(service: Service) -> str:
@@ -117,7 +117,7 @@ async def test_sigterm_flushes_commits_and_exits_zero_within_the_grace_period(pg
 
 
 async def test_postgres_stopped_for_seconds_under_load_loses_and_duplicates_nothing(broker: Broker, tmp_path: Path) -> None:
-    pg = await asyncio.to_thread(start_private_postgres, tmp_path / "pg")
+    pg = await asyncio.to_thread(start_private_postgres)
     try:
         topic = await new_topic(broker.bootstrap, "pgdown")
         project = (await create_account(pg.dsn, "pro")).projects[0]

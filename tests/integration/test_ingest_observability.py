@@ -6,7 +6,7 @@ import json
 import urllib.request
 
 from millimetric.embedded import free_port
-from millimetric_protocol.metric_names import INGEST_METRICS
+from millimetric_runtime.metrics import INGEST_METRICS
 
 from tests.integration.test_pipeline import poll
 from tests.support.accounts import create_account
@@ -34,10 +34,10 @@ async def test_worker_reports_health_readiness_and_counts_what_it_writes(stack: 
     worker = stack.start("ingest-observed", {"INGEST_HTTP_PORT": str(port), "INGEST_HTTP_HOST": "127.0.0.1"})
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base + "/readyz", timeout_s=60, process=worker.process)
+        wait_ready(base + "/readyz", timeout_s=60, process=worker)
         assert _get(base + "/healthz")[0] == 200
         status, body = _get(base + "/readyz")
-        assert status == 200 and json.loads(body) == {"ready": True, "paused": False}
+        assert status == 200 and json.loads(body) == {"ready": True, "paused": False, "shutting_down": False}
         status, text = _get(base + "/metrics")
         assert status == 200
         for name in INGEST_METRICS:

@@ -72,7 +72,7 @@ async def test_replay_rebuilds_the_events_table_equal_to_the_original_in_a_fresh
     project = (await create_account(pg_dsn, "pro")).projects[0]
     with private_stack(pg_dsn, broker.bootstrap, tmp_path, topic) as stack:
         gateway = stack.start("gateway")
-        await asyncio.to_thread(wait_ready, stack.gateway_url + "/readyz", 30, gateway.process)
+        await asyncio.to_thread(wait_ready, stack.gateway_url + "/readyz", 30, gateway)
         stack.start("ingest")
         ledger = await track_many(stack.mcp_url, project.sk, 800, ledger=Ledger())
         # Poison on the topic too: a replay dead-letters it again and stores the rest.

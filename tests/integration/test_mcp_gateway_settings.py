@@ -43,7 +43,7 @@ def gateway2(stack: Stack) -> Iterator[Gateway2]:
         "GATEWAY_QUERY_TIMEOUT_S": "2",
     })
     try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", process=service.process)
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process=service)
         yield Gateway2(service, port)
     finally:
         stack.stop(service)

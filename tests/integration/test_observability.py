@@ -18,13 +18,11 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from millimetric.embedded import free_port
-from millimetric_gateway import observability as gateway_observability
 from millimetric_gateway.app import create_app as create_gateway
 from millimetric_gateway.settings import Settings as GatewaySettings
-from millimetric_protocol.metric_names import GATEWAY_METRICS, QUERY_METRICS
-from millimetric_query import observability as query_observability
 from millimetric_query.app import create_app as create_query
 from millimetric_query.settings import Settings as QuerySettings
+from millimetric_runtime.metrics import GATEWAY_METRICS, QUERY_METRICS
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.accounts import AccountFixture, create_account
@@ -50,12 +48,12 @@ def pair(stack: Stack) -> Iterator[Pair]:
     query = stack.start("query-obs", {"QUERY_PORT": str(query_port), "QUERY_LOG_JSON": "true", "QUERY_SLOW_READ_MS": "0"})
     gateway = None
     try:
-        wait_ready(f"http://127.0.0.1:{query_port}/readyz", process=query.process)
+        wait_ready(f"http://127.0.0.1:{query_port}/readyz", process=query)
         gateway = stack.start("gateway-obs", {
             "GATEWAY_PORT": str(gateway_port), "GATEWAY_LOG_JSON": "true", "GATEWAY_KEY_CACHE_TTL_S": "60",
             "GATEWAY_QUERY_URL": f"http://127.0.0.1:{query_port}",
         })
-        wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", process=gateway.process)
+        wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", process=gateway)
         yield Pair(query, gateway, f"http://127.0.0.1:{query_port}", f"http://127.0.0.1:{gateway_port}")
     finally:
         for service in (gateway, query):
@@ -235,14 +233,14 @@ async def test_no_key_or_payload_ever_reaches_a_log(pair: Pair, account: Account
 async def test_readiness_turns_false_first_on_shutdown(stack: Stack, http: aiohttp.ClientSession) -> None:
     gateway_app = create_gateway(GatewaySettings.from_env(stack.env))
     query_app = create_query(QuerySettings.from_env(stack.env))
-    for app, on_shutdown in ((gateway_app, gateway_observability.on_shutdown), (query_app, query_observability.on_shutdown)):
+    for app in (gateway_app, query_app):
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             async def ready() -> bool:
                 async with client.get("/readyz") as resp:
                     return resp.status == 200
 
             await poll(ready, deadline_s=30)
-            await on_shutdown(app)  # what aiohttp runs first on SIGTERM, before any cleanup closes a dependency
+            await app.on_shutdown.send(app)  # what aiohttp runs first on SIGTERM, before any cleanup closes a dependency
             async with client.get("/readyz") as resp:
                 assert resp.status == 503
                 assert (await resp.json())["shutting_down"] is True

@@ -24,7 +24,7 @@ def proxied(stack: Stack) -> Iterator[str]:
     port = free_port()
     service = stack.start("gateway-proxied", {"GATEWAY_PORT": str(port), "GATEWAY_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/8"})
     try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", process=service.process)
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process=service)
         yield f"http://127.0.0.1:{port}"
     finally:
         stack.stop(service)
@@ -37,7 +37,7 @@ def brokerless(stack: Stack) -> Iterator[str]:
     service = stack.start("gateway-brokerless", {"GATEWAY_PORT": str(port), "GATEWAY_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
                                                  "GATEWAY_PRODUCE_TIMEOUT_S": "1"})
     try:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", process=service.process)
+        wait_ready(f"http://127.0.0.1:{port}/healthz", process=service)
         yield f"http://127.0.0.1:{port}"
     finally:
         stack.stop(service)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
-import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,11 +53,18 @@ class PrivatePostgres:
                                  pgdata=self.pgdata, user=self._user, timeout=60)
 
     def stop_quietly(self) -> None:
+        """Stop the server and remove its directory (the end of a test)."""
         with contextlib.suppress(Exception):
             self.stop()
+        shutil.rmtree(self.pgdata.parent, ignore_errors=True)
 
 
-def start_private_postgres(base: Path) -> PrivatePostgres:
+def start_private_postgres() -> PrivatePostgres:
+    """A migrated server in a directory of its own. Not under pytest's tmp dir: that is mode 0700
+    (and other pytest sessions on the machine reset it so), while the server runs as another user
+    when the tests run as root. `stop_quietly` removes the directory."""
+    base = Path(tempfile.mkdtemp(prefix="millimetric-pg-fault-"))
+    base.chmod(0o755)
     pgdata = base / "data"
     dsn = start_postgres(pgdata)
     asyncio.run(migrate(dsn))
@@ -89,11 +97,9 @@ def private_stack(dsn: str, bootstrap: str, log_dir: Path, topic: str, **env: st
 
 def start_command(stack: Stack, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> Service:
     """Start `millimetric <args>` with the stack's environment (e.g. `ingest --replay`), logged like a service."""
-    log_path = stack.log_dir / f"{name}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "millimetric", *args], env={**stack.env, **(extra_env or {})},
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    service = Service(name, process, log_path)
+    assert stack.log_dir is not None
+    service = Service(name, [sys.executable, "-m", "millimetric", *args], {**stack.env, **(extra_env or {})},
+                      stack.log_dir / f"{name}.log").start()
     stack.services.append(service)
     return service
 

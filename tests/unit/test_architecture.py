@@ -1,4 +1,5 @@
-"""The architecture's one hard rule: services import libs/protocol, never each other."""
+"""The architecture's one hard rule: services import the libraries (libs/protocol, libs/runtime), never
+each other; the libraries import no service and not the cli."""
 
 from __future__ import annotations
 
@@ -37,8 +38,15 @@ def test_service_imports_no_other_service(service: str) -> None:
     assert violations(ROOT / "services" / service, SERVICES[service]) == []
 
 
-def test_protocol_imports_no_service() -> None:
-    assert violations(ROOT / "libs" / "protocol", "millimetric_protocol") == []
+@pytest.mark.parametrize("library", ["protocol", "runtime"])
+def test_libraries_import_no_service(library: str) -> None:
+    assert violations(ROOT / "libs" / library, f"millimetric_{library}") == []
+
+
+def test_the_wire_contracts_need_no_runtime() -> None:
+    """libs/protocol is msgspec structs, codecs, errors and limits only: it runs nowhere by itself."""
+    imports = {m.split(".")[0] for p in (ROOT / "libs" / "protocol").rglob("*.py") for m in imported_modules(p)}
+    assert imports & {"millimetric_runtime", "aiohttp", "aiokafka", "asyncpg", "prometheus_client"} == set()
 
 
 def test_the_check_catches_a_cross_import(tmp_path: Path) -> None:

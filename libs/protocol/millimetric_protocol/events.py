@@ -21,8 +21,6 @@ from . import limits
 from .validate import check_properties, check_text, check_timestamp
 
 EVENT_MESSAGE_VERSION: Final = 1
-EVENTS_TOPIC: Final = "analytics.events.v1"
-DEAD_LETTER_TOPIC: Final = EVENTS_TOPIC + ".dlq"
 
 
 class EventContext(Struct, omit_defaults=True):

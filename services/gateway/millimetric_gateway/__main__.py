@@ -6,11 +6,9 @@ with the request id of the request it was written for."""
 
 from __future__ import annotations
 
-import logging
 import os
 
-from aiohttp import web
-from millimetric_protocol.logcontext import setup_request_logging
+from millimetric_runtime.http import run_app
 
 from .app import create_app
 from .settings import Settings
@@ -18,10 +16,7 @@ from .settings import Settings
 
 def main() -> None:
     settings = Settings.from_env(os.environ)
-    setup_request_logging("gateway", json_lines=settings.log_json)
-    logging.getLogger(__name__).info("gateway listening on %s:%s", settings.host, settings.port)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    run_app("gateway", create_app(settings), host=settings.host, port=settings.port, log_json=settings.log_json)
 
 
 if __name__ == "__main__":

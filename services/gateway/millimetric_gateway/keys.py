@@ -9,7 +9,6 @@ from .metrics import GatewayMetrics
 from .producer import EventProducer
 from .query_client import QueryClient
 from .ratelimit import RateLimiter
-from .readiness import Readiness
 from .settings import Settings
 from .snippet import Snippet
 
@@ -20,4 +19,3 @@ QUERY = web.AppKey("query_client", QueryClient)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 SNIPPET = web.AppKey("snippet", Snippet)
-READINESS = web.AppKey("readiness", Readiness)

@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from millimetric_protocol.errors import ErrorName, ProtocolError
 from millimetric_protocol.events import EventMessage, encode_event
+from millimetric_runtime.backoff import Backoff, retry
+from millimetric_runtime.dependencies import is_unavailable
 
 from .settings import Settings
 
@@ -35,6 +36,7 @@ HEALTHY_CHECK_INTERVAL_S: Final = 10.0
 """How often a healthy producer re-checks the broker (catches a broker that died while idle)."""
 UNHEALTHY_CHECK_INTERVAL_S: Final = 0.5
 """How often an unhealthy producer checks whether the broker is back."""
+CONNECT_BACKOFF: Final = Backoff(base_s=0.2, cap_s=5.0)
 
 
 def _unavailable(detail: str) -> ProtocolError:
@@ -70,21 +72,23 @@ class EventProducer:
         )
 
     async def _connect(self) -> None:
-        delay = 0.2
-        while True:
+        """Start a producer, retrying with backoff until the broker answers (or the task is cancelled)."""
+
+        async def attempt() -> AIOKafkaProducer:
             producer = self._make()
             try:
                 await asyncio.wait_for(producer.start(), self._settings.produce_timeout_s + 5)
-            except (TimeoutError, KafkaError, OSError) as exc:
-                logger.warning("broker not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
+            except BaseException:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            logger.info("producer connected to %s", self._settings.kafka_bootstrap)
-            return
+                raise
+            return producer
+
+        def retrying(exc: BaseException, delay_s: float) -> None:
+            logger.warning("broker not reachable (%s); retrying in %.1fs", type(exc).__name__, delay_s)
+
+        self._producer = await retry(attempt, policy=CONNECT_BACKOFF, retryable=is_unavailable, on_retry=retrying)
+        logger.info("producer connected to %s", self._settings.kafka_bootstrap)
 
     async def _check(self) -> bool:
         """One metadata round trip: the broker answers and knows the events topic."""
@@ -93,7 +97,9 @@ class EventProducer:
             return False
         try:
             metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), self._settings.produce_timeout_s)
-        except (TimeoutError, KafkaError, OSError):
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
             return False
         return self._settings.events_topic in metadata.topics()
 
@@ -114,8 +120,11 @@ class EventProducer:
             self._set_health(healthy, "metadata check failed")
             self._wake.clear()
             interval = HEALTHY_CHECK_INTERVAL_S if self._healthy else UNHEALTHY_CHECK_INTERVAL_S
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+            # arrives as the wait ends, and stop() would then wait for this task forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
 
     async def start(self) -> None:
         self._monitor = asyncio.create_task(self._watch())
@@ -150,11 +159,11 @@ class EventProducer:
                     timeout=self._settings.produce_timeout_s,
                 )
             except TimeoutError:
-                logger.warning("produce timed out after %.1fs", self._settings.produce_timeout_s)
-                self._set_health(False, "produce timed out")
+                self._set_health(False, f"produce not acknowledged within {self._settings.produce_timeout_s:g}s")
                 raise _unavailable("event broker did not acknowledge in time") from None
-            except (KafkaError, OSError) as exc:
-                logger.warning("produce failed: %s", type(exc).__name__)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
                 self._set_health(False, f"produce failed: {type(exc).__name__}")
                 raise _unavailable("event broker refused the write") from exc
         self.produced += 1

@@ -1,4 +1,7 @@
-"""HTTP client for the query service's internal read API (types from `millimetric_protocol.reads`)."""
+"""HTTP client for the query service's internal read API (types from `millimetric_protocol.reads`).
+
+A query service that cannot be reached is a retryable `tool_failed`; the outage is logged once when
+it starts and once when it ends (not per request)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import aiohttp
 import msgspec
 from millimetric_protocol.errors import ErrorName, ProtocolError
 from millimetric_protocol.reads import READ_PATH, ReadError, ReadRequest, ReadResponse, ReadResult
+from millimetric_runtime.dependencies import Outage, is_unavailable
 
 logger = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder(ReadResponse)
@@ -19,6 +23,7 @@ class QueryClient:
         self._url = base_url + READ_PATH
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self.outage = Outage("query service", logger, "reads answer a retryable tool_failed")
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(limit=200))
@@ -37,9 +42,12 @@ class QueryClient:
                 headers={"Content-Type": "application/json", "X-Request-Id": request.request_id},
             ) as resp:
                 body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            logger.warning("query service unreachable: %s (request %s)", type(exc).__name__, request.request_id)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self.outage.failed(exc)
             raise ProtocolError(ErrorName.TOOL_FAILED, "query service unavailable", {"retryable": True}) from exc
+        self.outage.recovered()
         try:
             answer = _decoder.decode(body)
         except msgspec.DecodeError as exc:

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-import asyncpg
 import msgspec
 from aiohttp import web
 from millimetric_protocol import limits
@@ -46,10 +45,10 @@ from millimetric_protocol.tracking import (
     merged_context,
     stored_properties,
 )
+from millimetric_runtime.http import REQUEST_ID_HEADER, request_id_of
 
 from . import keys
-from .auth import KeyInfo, bearer_token
-from .observability import REQUEST_ID_HEADER, request_id_of
+from .auth import KeyInfo, KeyStoreUnavailable, bearer_token
 from .transport import CONTENT_ENCODINGS, Refusal, client_network, read_body, truncate_ip
 
 logger = logging.getLogger(__name__)
@@ -164,8 +163,7 @@ async def _authenticate(request: web.Request, body: bytes) -> KeyInfo:
                             {"missing": True})
     try:
         key = await request.app[keys.KEY_STORE].lookup(token)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        logger.warning("key lookup failed: %s", type(exc).__name__)
+    except KeyStoreUnavailable as exc:  # logged once per outage by the key store
         raise TrackingError("unavailable", "key store unavailable; retry", {"retryable": True}) from exc
     if key is None:
         raise TrackingError("invalid_key", "unknown, revoked or malformed key")

@@ -21,19 +21,18 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlsplit
 
-import asyncpg
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from millimetric_protocol import limits
 from millimetric_protocol.codec import encode_error
 from millimetric_protocol.errors import ErrorName, ProtocolError
+from millimetric_runtime.http import request_id_of
 
 from . import keys, rpc
-from .auth import KeyInfo, bearer_token
+from .auth import KeyInfo, KeyStoreUnavailable, bearer_token
 from .catalog import Endpoint
 from .context import CallContext
-from .observability import request_id_of
 from .services import Services
 from .settings import LOCAL_HOSTS, Settings
 from .versions import ALL_VERSIONS, era_of
@@ -104,8 +103,7 @@ async def authenticate(request: web.Request, endpoint: Endpoint) -> KeyInfo:
         raise Refusal(ProtocolError(ErrorName.INVALID_KEY, "send Authorization: Bearer <key>"), {"WWW-Authenticate": "Bearer"})
     try:
         key = await request.app[keys.KEY_STORE].lookup(token)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        logger.warning("key lookup failed: %s", type(exc).__name__)
+    except KeyStoreUnavailable as exc:  # logged once per outage by the key store
         raise Refusal(ProtocolError(ErrorName.TOOL_FAILED, "key store unavailable", {"retryable": True}),
                       {"Retry-After": "1"}, status=503) from exc
     if key is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -22,7 +21,9 @@ import time
 from collections.abc import Sequence
 
 import asyncpg
-from millimetric_protocol.logs import setup_logging
+from millimetric_runtime.backoff import Backoff, retry
+from millimetric_runtime.dependencies import is_unavailable
+from millimetric_runtime.logs import setup_logging
 
 from .consumer import IngestWorker
 from .dlq import DeadLetters
@@ -30,6 +31,7 @@ from .observability import serve
 from .settings import Settings
 
 logger = logging.getLogger("millimetric_ingest")
+CONNECT_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
 
 
 async def run(settings: Settings) -> int:
@@ -80,23 +82,26 @@ def _give_up(grace_s: float) -> None:
 
 
 async def _connect(settings: Settings, stopping: asyncio.Event) -> asyncpg.Pool | None:
-    delay = 0.2
-    while not stopping.is_set():
-        try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                settings.pg_dsn, min_size=1, max_size=2,
-                timeout=settings.pg_connect_timeout_s,
-                # Client-side bound a little above the server's statement_timeout: every call has a deadline.
-                command_timeout=settings.statement_timeout_ms / 1000 + 5,
-                server_settings={"statement_timeout": str(settings.statement_timeout_ms)},
-            )
-            return pool
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            logger.warning("database not reachable (%s); retrying in %.1fs", type(exc).__name__, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
-            delay = min(delay * 2, 5.0)
-    return None
+    """A connection pool, retrying with backoff while the database is unavailable (None: stopped first)."""
+
+    async def attempt() -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            settings.pg_dsn, min_size=1, max_size=2,
+            timeout=settings.pg_connect_timeout_s,
+            # Client-side bound a little above the server's statement_timeout: every call has a deadline.
+            command_timeout=settings.statement_timeout_ms / 1000 + 5,
+            server_settings={"statement_timeout": str(settings.statement_timeout_ms)},
+        )
+        return pool
+
+    def retrying(exc: BaseException, delay_s: float) -> None:
+        reason = str(exc)[:200] if isinstance(exc, asyncpg.PostgresError) else type(exc).__name__
+        logger.warning("database not usable (%s); retrying in %.1fs", reason, delay_s)
+
+    # A server refusing us (wrong password, no such database) is retried too: it is fixed outside
+    # this process, and the worker stays up (not ready) meanwhile instead of crash-looping.
+    return await retry(attempt, policy=CONNECT_BACKOFF, stop=stopping, on_retry=retrying,
+                       retryable=lambda exc: is_unavailable(exc) or isinstance(exc, asyncpg.PostgresError))
 
 
 async def _replay_target_ok(pool: asyncpg.Pool) -> bool:

@@ -8,12 +8,12 @@ Ready means: a member of the consumer group and not paused by a dependency outag
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
-from millimetric_protocol.metric_names import IngestMetric
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from millimetric_runtime.http import Health, add_health_routes
+from millimetric_runtime.metrics import IngestMetric, ScrapeCollector, new_registry, ready_gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from .consumer import IngestWorker
 from .settings import Settings
@@ -23,47 +23,30 @@ def _name(name: IngestMetric) -> str:
     return name
 
 
-class _WorkerCollector(Collector):
-    def __init__(self, worker: IngestWorker) -> None:
-        self._worker = worker
-
-    def collect(self) -> Iterator[Metric]:
-        w = self._worker
-        yield CounterMetricFamily(_name("millimetric_ingest_events_written_total"), "Events newly stored",
-                                  value=w.written)
-        yield CounterMetricFamily(_name("millimetric_ingest_events_dead_lettered_total"),
-                                  "Records sent to the dead-letter topic", value=w.dead_lettered)
-        yield CounterMetricFamily(_name("millimetric_ingest_batch_retries_total"),
-                                  "Batch retries after transient failures", value=w.retries)
-        lag = GaugeMetricFamily(_name("millimetric_ingest_consumer_lag"), "Records behind the partition end",
-                                labels=["partition"])
-        for partition, behind in sorted(w.current_lag().items()):
-            lag.add_metric([str(partition)], behind)
-        yield lag
-        yield GaugeMetricFamily(_name("millimetric_ingest_paused"), "1 while fetching is paused by an outage",
-                                value=1.0 if w.paused else 0.0)
-        yield GaugeMetricFamily(_name("millimetric_ingest_ready"), "1 while /readyz answers 200",
-                                value=1.0 if w.ready else 0.0)
+def _collect(w: IngestWorker) -> Iterator[Metric]:
+    yield CounterMetricFamily(_name("millimetric_ingest_events_written_total"), "Events newly stored", value=w.written)
+    yield CounterMetricFamily(_name("millimetric_ingest_events_dead_lettered_total"),
+                              "Records sent to the dead-letter topic", value=w.dead_lettered)
+    yield CounterMetricFamily(_name("millimetric_ingest_batch_retries_total"),
+                              "Batch retries after transient failures", value=w.retries)
+    lag = GaugeMetricFamily(_name("millimetric_ingest_consumer_lag"), "Records behind the partition end", labels=["partition"])
+    for partition, behind in sorted(w.current_lag().items()):
+        lag.add_metric([str(partition)], behind)
+    yield lag
+    yield GaugeMetricFamily(_name("millimetric_ingest_paused"), "1 while fetching is paused by an outage",
+                            value=1.0 if w.paused else 0.0)
+    yield ready_gauge("millimetric_ingest_ready", w.ready)
 
 
 def create_app(worker: IngestWorker) -> web.Application:
-    registry = CollectorRegistry()
-    registry.register(_WorkerCollector(worker))
-    ProcessCollector(registry=registry)
+    registry = new_registry()
+    registry.register(ScrapeCollector(lambda: _collect(worker)))
+
+    async def probe() -> dict[str, Any]:
+        return {"ready": worker.ready, "paused": worker.paused}
+
     app = web.Application()
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        return web.json_response({"ready": worker.ready, "paused": worker.paused}, status=200 if worker.ready else 503)
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    add_health_routes(app, Health(probe), registry)
     return app
 
 

@@ -5,11 +5,9 @@ QUERY_LOG_JSON is true, each with the gateway's request id of the read it was wr
 
 from __future__ import annotations
 
-import logging
 import os
 
-from aiohttp import web
-from millimetric_protocol.logcontext import setup_request_logging
+from millimetric_runtime.http import run_app
 
 from .app import create_app
 from .settings import Settings
@@ -17,10 +15,7 @@ from .settings import Settings
 
 def main() -> None:
     settings = Settings.from_env(os.environ)
-    setup_request_logging("query", json_lines=settings.log_json)
-    logging.getLogger(__name__).info("query service listening on %s:%s", settings.host, settings.port)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    run_app("query", create_app(settings), host=settings.host, port=settings.port, log_json=settings.log_json)
 
 
 if __name__ == "__main__":

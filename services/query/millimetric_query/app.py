@@ -1,9 +1,12 @@
 """create_app(settings) → the query service: `POST /v1/read` (types in millimetric_protocol.reads),
 plus `/healthz`, `/readyz` and `/metrics`.
 
-Errors are converted to the wire in one place (`_read`): a ProtocolError keeps its name; anything
-else is logged once with the request id and answered as `tool_failed`, with no SQL or stack. Every
-read is counted and timed by read name and outcome; reads slower than QUERY_SLOW_READ_MS are logged.
+Errors are converted to the wire in one place (`_read`): a ProtocolError keeps its name; a database
+that cannot be used (millimetric_runtime.dependencies.is_unavailable) is a retryable `tool_failed`,
+logged once when the outage starts and once when it ends; a statement timeout is a non-retryable
+`tool_failed`; anything else is logged once with the request id and answered as `tool_failed`, with
+no SQL or stack. Every read is counted and timed by read name and outcome; reads slower than
+QUERY_SLOW_READ_MS are logged.
 """
 
 from __future__ import annotations
@@ -11,20 +14,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 import msgspec
 from aiohttp import web
 from millimetric_protocol.errors import ErrorName, ProtocolError
-from millimetric_protocol.logcontext import REQUEST_ID, is_request_id
 from millimetric_protocol.reads import READ_PATH, ReadError, ReadRequest, ReadResponse, ReadResult
+from millimetric_runtime.dependencies import Outage, is_unavailable
+from millimetric_runtime.http import Health, add_health_routes, observe
+from millimetric_runtime.logs import REQUEST_ID, is_request_id
 
-from . import keys, observability
+from . import keys
 from .context import ReadContext
 from .methods import events, funnel, projects, schema, sources, stats
 from .metrics import QueryMetrics
-from .readiness import Readiness
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,25 +49,49 @@ _request_decoder: Final = msgspec.json.Decoder(ReadRequest)
 _encoder: Final = msgspec.json.Encoder()
 
 
+READY_CHECK_TIMEOUT_S: Final = 2.0
+DATABASE: Final = web.AppKey("database_outage", Outage)
+
+
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[observability.observe])
+    metrics = QueryMetrics()
+    # The caller is the gateway: its request id is kept, so one id names a read in both services' logs.
+    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[observe(metrics.http, trust_caller_id=True)])
     app[keys.SETTINGS] = settings
-    app[keys.METRICS] = QueryMetrics()
-    app[keys.READINESS] = Readiness()
-    app[keys.METRICS].watch_state(lambda: observability.scrape_state(app))
-    app.on_shutdown.append(observability.on_shutdown)
+    app[keys.METRICS] = metrics
+    app[DATABASE] = Outage("database", logger, "reads answer a retryable tool_failed")
+    health = Health(lambda: _probe(app))
+    add_health_routes(app, health, metrics.registry)
+    metrics.watch(lambda: _pool_sizes(app), lambda: health.ready)
     app.cleanup_ctx.append(_pool)
     app.router.add_post(READ_PATH, _read)
-    app.router.add_get("/healthz", observability.healthz)
-    app.router.add_get("/readyz", observability.readyz)
-    app.router.add_get("/metrics", observability.metrics)
     return app
+
+
+async def _probe(app: web.Application) -> dict[str, Any]:
+    """Ready = the database answers a trivial query within READY_CHECK_TIMEOUT_S."""
+    database = False
+    if keys.POOL in app:
+        try:
+            await app[keys.POOL].fetchval("SELECT 1", timeout=READY_CHECK_TIMEOUT_S)
+            database = True
+        except Exception:  # any failure of the check means not ready; the reason is not the caller's business
+            database = False
+    return {"ready": database, "database": database}
+
+
+def _pool_sizes(app: web.Application) -> tuple[int, int] | None:
+    if keys.POOL not in app:
+        return None
+    pool = app[keys.POOL]
+    return pool.get_size(), pool.get_idle_size()
 
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
+    # min_size=0: the service starts (and reports not-ready) while the database is still away.
     app[keys.POOL] = await asyncpg.create_pool(
-        settings.pg_dsn, min_size=1, max_size=settings.pool_max_size,
+        settings.pg_dsn, min_size=0, max_size=settings.pool_max_size,
         server_settings={"statement_timeout": str(settings.statement_timeout_ms), "jit": "off", "work_mem": "64MB"},
     )
     yield
@@ -87,24 +115,27 @@ async def _read(request: web.Request) -> web.Response:
     ctx = ReadContext(request.app[keys.POOL], read.scope, read.arguments, request.app[keys.SETTINGS], read.request_id)
     started = time.perf_counter()
     outcome = "ok"
+    database = request.app[DATABASE]
     try:
         result = await handler(ctx)
     except ProtocolError as exc:
         outcome = exc.name.value
         return _answer(ReadResponse(error=ReadError(exc.name.value, exc.detail, exc.data or None)))
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.QueryCanceledError) as exc:
-        logger.warning("read %s failed on the database: %s (request %s)", read.read, type(exc).__name__, read.request_id)
-        retry = not isinstance(exc, asyncpg.QueryCanceledError)
-        outcome = "database_unavailable" if retry else "timeout"
-        return _answer(ReadResponse(error=ReadError(ErrorName.TOOL_FAILED.value,
-                                                    "query timed out" if not retry else "database unavailable",
-                                                    {"retryable": retry})))
-    except Exception:
+    except asyncpg.QueryCanceledError:  # statement_timeout: this read is too expensive, retrying will not help
+        outcome = "timeout"
+        logger.warning("read %s hit the statement timeout (request %s)", read.read, read.request_id)
+        return _answer(ReadResponse(error=ReadError(ErrorName.TOOL_FAILED.value, "query timed out", {"retryable": False})))
+    except Exception as exc:
+        if is_unavailable(exc):
+            outcome = "database_unavailable"
+            database.failed(exc)
+            return _answer(ReadResponse(error=ReadError(ErrorName.TOOL_FAILED.value, "database unavailable", {"retryable": True})))
         outcome = "internal_error"
         logger.exception("read %s failed (request %s)", read.read, read.request_id)
         return _answer(ReadResponse(error=ReadError(ErrorName.TOOL_FAILED.value, "internal error", {"retryable": False})))
     finally:
         _observe_read(request.app, read.read, outcome, time.perf_counter() - started)
+    database.recovered()
     return _answer(ReadResponse(result=result))
 
 

@@ -6,10 +6,8 @@ import asyncpg
 from aiohttp import web
 
 from .metrics import QueryMetrics
-from .readiness import Readiness
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", QueryMetrics)
-READINESS = web.AppKey("readiness", Readiness)

@@ -19,7 +19,7 @@ from jsonschema import Draft201909Validator, FormatChecker
 from millimetric import cli
 from millimetric_gateway.settings import Settings as GatewaySettings
 from millimetric_ingest.settings import Settings as IngestSettings
-from millimetric_protocol.events import EVENTS_TOPIC
+from millimetric_protocol.topics import EVENTS
 from millimetric_query.settings import Settings as QuerySettings
 
 from tests.unit.deploy.compose_file import SCHEMA_FILE, argv, duration_s, environment, load, load_raw
@@ -256,7 +256,7 @@ def test_settings_built_from_the_compose_environment_connect_the_containers(comp
     assert gateway.kafka_idempotence and ingest.kafka_idempotence, "real Kafka: idempotent producers"
 
     topic = environment(svc["kafka-init"])["EVENTS_TOPIC"]
-    assert gateway.events_topic == ingest.events_topic == topic == EVENTS_TOPIC
+    assert gateway.events_topic == ingest.events_topic == topic == EVENTS.name
     assert ingest.dead_letter_topic == topic + ".dlq"
 
     assert gateway.query_url == f"http://query:{query.port}"

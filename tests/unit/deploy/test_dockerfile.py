@@ -9,7 +9,7 @@ import re
 
 from tests.unit.deploy.compose_file import DOCKERIGNORE, dockerfile_instructions
 
-PACKAGES = ("libs/protocol", "services/gateway", "services/ingest", "services/query", "cli")
+PACKAGES = ("libs/protocol", "libs/runtime", "services/gateway", "services/ingest", "services/query", "cli")
 INSTRUCTIONS = list(dockerfile_instructions())
 
 

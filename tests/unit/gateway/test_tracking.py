@@ -14,7 +14,6 @@ from millimetric_gateway.snippet import Snippet
 from millimetric_gateway.transport import client_address, truncate_ip
 from millimetric_ingest.attribution.tables import CLICK_IDS
 from millimetric_protocol import limits
-from millimetric_protocol.config import ConfigError
 from millimetric_protocol.events import EventContext, decode_event, encode_event
 from millimetric_protocol.tracking import (
     TRACKING_ERROR_STATUS,
@@ -28,6 +27,7 @@ from millimetric_protocol.tracking import (
     merged_context,
     stored_properties,
 )
+from millimetric_runtime.settings import ConfigError
 
 PROJECT = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import gzip
 import zlib
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from millimetric_gateway import keys
+from millimetric_gateway.auth import KeyStore
 from millimetric_gateway.settings import Settings
 from millimetric_gateway.transport import Refusal, _accepts_json, _decompress, authenticate, check_media, check_origin
 from millimetric_protocol import limits
@@ -99,14 +101,21 @@ def test_deflate_with_and_without_the_zlib_header() -> None:
     assert _decompress(raw.compress(b"{}") + raw.flush(), "deflate") == b"{}"
 
 
-class BrokenKeyStore:
-    async def lookup(self, token: str) -> None:
-        raise OSError("database unreachable")
+class UnreachablePool:
+    """Stands in for asyncpg.Pool whose server is gone."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def fetchrow(self, *args: object, **kwargs: object) -> None:
+        raise self.error
 
 
-async def test_a_key_store_outage_is_a_retryable_503() -> None:
+@pytest.mark.parametrize("error", [OSError("connection refused"), TimeoutError(),
+                                   asyncpg.InterfaceError("pool is closing"), asyncpg.CannotConnectNowError("starting up")])
+async def test_a_key_store_outage_is_a_retryable_503(error: BaseException) -> None:
     app = web.Application()
-    app[keys.KEY_STORE] = BrokenKeyStore()  # type: ignore[assignment]
+    app[keys.KEY_STORE] = KeyStore(UnreachablePool(error), ttl_s=10, max_entries=10)  # type: ignore[arg-type]
     req = make_mocked_request("POST", "/mcp", headers={"Authorization": f"Bearer {generate_key('rk')}"}, app=app)
     with pytest.raises(Refusal) as info:
         await authenticate(req, "project")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from millimetric_ingest.__main__ import settings_for
 from millimetric_ingest.settings import Settings
-from millimetric_protocol.config import ConfigError
+from millimetric_runtime.settings import ConfigError
 
 NOON = 1_779_710_400.0  # 2026-05-25T12:00:00Z
 

@@ -1,13 +1,13 @@
-"""The request id on every log line written while a request is handled (gateway and query).
+"""Logging for every service: readable text locally, JSON lines in containers, and the request id
+on every line written while a request is handled.
 
 The gateway generates a request id per HTTP request (also sent back as `X-Request-Id` and forwarded
-to the query service in the `X-Request-Id` header and the read request); each service stores it in
-`REQUEST_ID` for the duration of the request, and `setup_request_logging` installs a filter that
-copies it onto every record, so JSON lines carry `"request_id"` and text lines show `[<id>]`.
-A contextvar follows the request's task and the tasks it creates (asyncio copies the context).
+to the query service); each HTTP service keeps it in `REQUEST_ID` while the request is handled, and
+the handler installed here copies it onto every record: JSON lines carry `"request_id"`, text lines
+end with `[request <id>]`. A contextvar follows the request's task and the tasks it creates.
 
-Only ids that look like ours are kept (`is_request_id`), so a caller cannot write arbitrary text into
-the logs through a header. Never log keys, payloads or SQL parameters (logs.py).
+Only ids that look like ours are kept (`is_request_id`), so a caller cannot write arbitrary text
+into the logs through a header. Never pass keys, payloads or SQL parameters to a logger.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from contextvars import ContextVar
 from typing import Final
 
-from .logs import setup_logging
-
 REQUEST_ID: Final[ContextVar[str | None]] = ContextVar("millimetric_request_id", default=None)
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+QUIET_LOGGERS: Final = ("aiokafka",)
+"""Libraries whose info lines (every connection) we do not want; warnings and errors still show."""
 
 
 def is_request_id(value: str | None) -> bool:
@@ -30,7 +31,7 @@ def is_request_id(value: str | None) -> bool:
     return value is not None and _REQUEST_ID_RE.match(value) is not None
 
 
-class RequestIdFilter(logging.Filter):
+class _RequestIdFilter(logging.Filter):
     """Sets `record.request_id` from `REQUEST_ID` (None outside a request); never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -39,16 +40,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class _ContextJsonFormatter(logging.Formatter):
-    """logs.py's JSON line plus `request_id` when the line was written inside a request."""
+def _timestamp(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
 
+
+class _JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "service": self._service,
             "logger": record.name,
@@ -62,7 +65,7 @@ class _ContextJsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-class _ContextTextFormatter(logging.Formatter):
+class _TextFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__(f"%(asctime)s {service:<7} %(levelname)-7s %(name)s: %(message)s")
 
@@ -72,9 +75,13 @@ class _ContextTextFormatter(logging.Formatter):
         return f"{text} [request {request_id}]" if request_id else text
 
 
-def setup_request_logging(service: str, *, json_lines: bool, level: int = logging.INFO) -> None:
-    """`logs.setup_logging`, with the request id on every line written inside a request."""
-    setup_logging(service, json_lines=json_lines, level=level)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdFilter())
-        handler.setFormatter(_ContextJsonFormatter(service) if json_lines else _ContextTextFormatter(service))
+def setup_logging(service: str, *, json_lines: bool, level: int = logging.INFO) -> None:
+    """One handler on stderr for the whole process; every line names the service."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(_JsonFormatter(service) if json_lines else _TextFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
