@@ -110,7 +110,7 @@ async def test_an_unsupported_protocol_version_header_is_400(stack: Stack, accou
     reply = await post(http, stack.mcp_url, rpc("ping"), key=account.projects[0].rk, version=version)
     assert reply.status == 400
     check_response(reply.json, None)
-    # we serve both eras, so this is -32022 listing every version (mcp-protocol.md §5.7)
+    # we serve both eras, so this is -32022 listing every version (docs/mcp.md §2.2)
     assert (reply.error["code"], reply.error["message"]) == (-32022, "unsupported_protocol_version")
     assert reply.error["data"]["supported"] == ALL_VERSIONS
     assert reply.error["data"]["requested"] == version
@@ -203,7 +203,7 @@ async def test_unknown_resource_is_never_32002(stack: Stack, account: AccountFix
 
 
 class TestDnsRebinding:
-    """mcp-protocol.md §9 dns-rebinding-protection, plus the Origin rules of 2025-11-25."""
+    """The conformance suite's dns-rebinding-protection scenario (docs/mcp.md §3.2), plus the Origin rules of 2025-11-25."""
 
     async def test_conformance_scenario_evil_host_and_origin_is_4xx(self, stack: Stack, account: AccountFixture,
                                                                       http: aiohttp.ClientSession) -> None:

@@ -1,6 +1,6 @@
 """The 2026-07-28 stateless envelope over real HTTP: server/discover, the `_meta` envelope keys, the
 routing headers (with their base64 sentinel form), the validation ladder's codes and statuses
-(mcp-protocol.md §5.6), and the result fields of that era (`resultType`, `ttlMs`, `cacheScope`)."""
+(docs/mcp.md §6.3), and the result fields of that era (`resultType`, `ttlMs`, `cacheScope`)."""
 
 from __future__ import annotations
 

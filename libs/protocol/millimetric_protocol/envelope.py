@@ -1,7 +1,7 @@
 """JSON-RPC 2.0 envelopes and the MCP params/results the gateway speaks.
 
-`Message` is what any POSTed JSON object decodes to; `codec.classify` decides whether it is a
-request, a notification or a response. `params` stays raw until the method is known, so each
+`Message` is what any POSTed JSON object decodes to; `codec.as_request` tells a request or
+notification from a response. `params` stays raw until the method is known, so each
 method's params decode straight into their own struct.
 """
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"
-"""A topic's dead-letter topic is its name plus this (style §6: `analytics.events.v1.dlq`)."""
+"""A topic's dead-letter topic is its name plus this (`analytics.events.v1.dlq`)."""
 DEAD_LETTER_RETENTION_MS: Final = 30 * 86_400_000
 """Poison records wait 30 days in a dead-letter topic for someone to look at them."""
 

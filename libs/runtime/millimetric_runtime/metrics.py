@@ -1,6 +1,6 @@
 """Every Prometheus metric name the services expose, declared once, and the helpers that register them.
 
-Style §6 asks for dotted names (`gateway.requests`); Prometheus allows only `[a-zA-Z_:][a-zA-Z0-9_:]*`,
+Our naming style is dotted (`gateway.requests`); Prometheus allows only `[a-zA-Z_:][a-zA-Z0-9_:]*`,
 so the dots become underscores and every name carries the `millimetric_<service>_` prefix, a unit
 suffix (`_seconds`) and, for counters, `_total` — the Prometheus naming conventions. The `Literal`
 types make a typo fail type-checking where a service registers a collector; the README's

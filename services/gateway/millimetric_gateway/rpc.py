@@ -1,9 +1,9 @@
 """Bytes in → one JSON-RPC message → method handler → (HTTP status, bytes out).
 
-Two eras share the method handlers and differ in framing (mcp-protocol.md §3–§5):
+Two eras share the method handlers and differ in framing (docs/mcp.md §5–§6):
 - handshake (2025-03-26 … 2025-11-25): errors of a dispatched request travel with HTTP 200,
   because MCP clients lose the JSON-RPC code of a non-2xx answer;
-- modern (2026-07-28): the validation ladder of §5.6 with its 400/404 statuses, `resultType`
+- modern (2026-07-28): the validation ladder of §6.3 with its 400/404 statuses, `resultType`
   on every result, cache hints on cacheable ones, and the serverInfo `_meta` stamp.
 This module is the one place where ProtocolError becomes wire bytes for dispatched requests.
 """
@@ -86,7 +86,7 @@ async def handle_handshake(svc: Services, ctx: CallContext, body: bytes) -> Repl
 
 
 async def handle_modern(svc: Services, ctx: CallContext, body: bytes, headers: Mapping[str, list[str]]) -> Reply:
-    """The 2026-07-28 ladder (§5.6); the header version has already been checked to be served."""
+    """The 2026-07-28 ladder (§6.3); the header version has already been checked to be served."""
     try:
         message = decode_message(body)
         if message.method is not msgspec.UNSET and message.id is msgspec.UNSET:
@@ -113,7 +113,7 @@ async def handle_modern(svc: Services, ctx: CallContext, body: bytes, headers: M
         result = await handler(svc, ctx, request.params)
     except ProtocolError as exc:
         ctx.trace.outcome = exc.name.value
-        status = 400 if exc.code == -32602 else 200  # invalid params / unknown tool or resource: 400 (§5.6)
+        status = 400 if exc.code == -32602 else 200  # invalid params / unknown tool or resource: 400 (§6.3)
         return status, encode_error(request.id, _logged(exc, ctx))
     except Exception:
         ctx.trace.outcome = "internal_error"
@@ -173,7 +173,7 @@ def _params_object(request: Request) -> dict[str, Any]:
 
 
 def _decode_header(value: str) -> str | None:
-    """Routing header values may be sent as `=?base64?<utf-8 base64>?=` (§5.3)."""
+    """Routing header values may be sent as `=?base64?<utf-8 base64>?=` (§6.2)."""
     if value.startswith("=?base64?") and value.endswith("?="):
         try:
             return base64.b64decode(value[9:-2], validate=True).decode()

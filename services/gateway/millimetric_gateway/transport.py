@@ -1,5 +1,5 @@
 """The HTTP side of `POST /mcp` and `POST /mcp/account`: every refusal that happens before a
-JSON-RPC request is dispatched, in the order of mcp-protocol.md §3: Origin/Host → key → plan →
+JSON-RPC request is dispatched, in the order of docs/mcp.md §3.2: Origin/Host → key → plan →
 rate limit → Content-Type/Content-Encoding → Accept → era → size. Refusals carry a JSON-RPC error
 body with `id: null`, `message` = the error name and `data.detail`, so plain HTTP clients and MCP
 clients both show the reason.

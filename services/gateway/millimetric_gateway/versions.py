@@ -1,4 +1,4 @@
-"""MCP protocol versions we serve and how a request's era is chosen (see shared/docs/mcp-protocol.md §5.7)."""
+"""MCP protocol versions we serve and how a request's era is chosen (docs/mcp.md §2)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ of internal navigation carries the landing event's values. With no previous even
 the event is the session's first and stays Direct.
 
 NOTE: if a later event in a session carries its own campaign values, inherit events after it take
-those (the previous event's), not the landing event's; §10 would keep the landing event's.
+those (the previous event's), not the landing event's (which Plausible's rule keeps); see §10.
 """
 
 from __future__ import annotations

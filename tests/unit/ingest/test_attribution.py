@@ -1,12 +1,16 @@
 """Acceptance tests for traffic attribution (docs/attribution.md).
 
-Every §12 test vector is one parametrized case (id = vector number). §12's fixture: the project's
-domain is example.com, the landing URL is https://www.example.com/landing unless the vector gives
-``url``, and ignored referrers are the §4 defaults. Property tests cover §13's invariants.
+Every §12 test vector, read from the table in docs/attribution.md itself, is one parametrized case
+(id = vector number). §12's fixture: the project's domain is example.com, the landing URL is
+https://www.example.com/landing unless the vector gives ``url``, and ignored referrers are the §4
+defaults. Property tests cover §13's invariants.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any, Final, NamedTuple, cast
 from urllib.parse import quote, quote_plus
 
@@ -21,12 +25,15 @@ PROJECT_DOMAINS: Final = ("example.com",)
 LANDING_URL: Final = "https://www.example.com/landing"
 INHERIT: Final = ("inherit", "inherit", "inherit")
 
-ORGANIC_SOCIAL: Final = ("social", "Organic Social")
-PAID_SOCIAL: Final = ("paid", "Paid Social")
-ORGANIC_SEARCH: Final = ("organic", "Organic Search")
-PAID_SEARCH: Final = ("paid", "Paid Search")
-EMAIL: Final = ("email", "Email")
-REFERRAL: Final = ("referral", "Referral")
+SPEC: Final = Path(__file__).resolve().parents[3] / "docs" / "attribution.md"
+VECTOR_SECTION: Final = "## 12. Test vectors"
+# One §12 row: | n | `{properties}` | `source` | `medium` | channel | why |, or *inherit* in all three.
+VECTOR_ROW: Final = re.compile(
+    r"\| (?P<number>\d+) \| `(?P<properties>\{.*\})` \| "
+    r"(?:(?P<inherit>\*inherit\* \| \*inherit\* \| \*inherit\*)"
+    r"|`(?P<source>[^`]+)` \| `(?P<medium>[^`]+)` \| (?P<channel>[^|`*]+?)) \| [^|]*\|"
+)
+NUMBERED_ROW: Final = re.compile(r"\|\s*\d+\s*\|")
 
 
 class Vector(NamedTuple):
@@ -35,146 +42,32 @@ class Vector(NamedTuple):
     expected: tuple[str, str, str]  # (source, medium, channel), or INHERIT
 
 
-def v(
-    number: int, properties: dict[str, Any], source: str, medium_channel: tuple[str, str]
-) -> Vector:
-    return Vector(number, properties, (source, *medium_channel))
+def vector_table_lines(spec: str) -> list[str]:
+    """The lines of §12 (from its heading to the next section) that are numbered table rows."""
+    section = spec.split(VECTOR_SECTION, 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if NUMBERED_ROW.match(line)]
 
 
-def direct(number: int, properties: dict[str, Any]) -> Vector:
-    return Vector(number, properties, ("(direct)", "(none)", "Direct"))
+def parse_vector(line: str) -> Vector:
+    """One §12 row as a Vector; a row that does not follow the documented format is an error."""
+    match = VECTOR_ROW.fullmatch(line.strip())
+    if match is None:
+        raise ValueError(f"docs/attribution.md §12 row does not follow the table's format: {line!r}")
+    properties = json.loads(match["properties"])
+    if match["inherit"]:
+        return Vector(int(match["number"]), properties, INHERIT)
+    return Vector(int(match["number"]), properties, (match["source"], match["medium"], match["channel"]))
 
 
-def inherit(number: int, properties: dict[str, Any]) -> Vector:
-    return Vector(number, properties, INHERIT)
-
+# The vectors live in the spec itself, so the doc and the tests cannot disagree.
+VECTORS: Final[tuple[Vector, ...]] = tuple(
+    parse_vector(line) for line in vector_table_lines(SPEC.read_text(encoding="utf-8"))
+)
 
 def campaign(**values: str) -> dict[str, Any]:
     """A Segment-style nested ``context.campaign`` object."""
     return {"context": {"campaign": values}}
 
-
-# One row per §12 vector, mirroring the spec's table, is easier to check than wrapped rows.
-# fmt: off
-VECTORS: Final[tuple[Vector, ...]] = (
-    direct(1, {}),
-    direct(2, {"url": "https://www.example.com/landing"}),
-    direct(3, {"utm_source": "direct"}),
-    direct(4, {"utm_source": "(direct)", "utm_medium": "(none)"}),
-    direct(5, {"utm_source": "null", "utm_medium": "undefined"}),
-    direct(6, {"referrer": "http://localhost:3000/"}),
-    inherit(7, {"referrer": "https://www.example.com/pricing"}),
-    inherit(8, {"referrer": "https://app.example.com/settings"}),
-    inherit(9, {"referrer": "https://checkout.stripe.com/c/pay/cs_123"}),
-    v(10, {"utm_source": "newsletter", "utm_medium": "email", "referrer": "https://checkout.stripe.com/"}, "newsletter", EMAIL),
-    v(11, {"referrer": "https://l.facebook.com/l.php?u=https%3A%2F%2Fexample.com"}, "facebook", ORGANIC_SOCIAL),
-    v(12, {"referrer": "https://lm.facebook.com/"}, "facebook", ORGANIC_SOCIAL),
-    v(13, {"referrer": "https://m.facebook.com/story.php"}, "facebook", ORGANIC_SOCIAL),
-    v(14, {"referrer": "https://www.facebook.com/"}, "facebook", ORGANIC_SOCIAL),
-    v(15, {"referrer": "android-app://com.facebook.katana"}, "facebook", ORGANIC_SOCIAL),
-    v(16, {"url": "https://www.example.com/landing?fbclid=IwAR0abc"}, "facebook", ORGANIC_SOCIAL),
-    v(17, {"fbclid": "IwAR0abc", "referrer": "https://l.facebook.com/"}, "facebook", ORGANIC_SOCIAL),
-    v(18, {"fbclid": "IwAR0abc", "referrer": "https://l.instagram.com/"}, "instagram", ORGANIC_SOCIAL),
-    v(19, {"fbclid": "IwAR0abc", "utm_source": "facebook", "utm_medium": "paid_social"}, "facebook", PAID_SOCIAL),
-    v(20, {"url": "https://www.example.com/landing?utm_source=fb&utm_medium=cpc&fbclid=IwAR0abc"}, "facebook", PAID_SOCIAL),
-    v(21, {"utm_source": "FaceBook", "utm_medium": "Paid_Social"}, "facebook", PAID_SOCIAL),
-    v(22, {"utm_source": "facebook.com", "utm_medium": "paidsocial"}, "facebook", PAID_SOCIAL),
-    v(23, {"utm_source": "m.facebook.com", "utm_medium": "cpm"}, "facebook", PAID_SOCIAL),
-    v(24, {"utm_source": "facebook", "utm_medium": "social_paid"}, "facebook", PAID_SOCIAL),
-    v(25, {"utm_source": "facebook_ads"}, "facebook", PAID_SOCIAL),
-    v(26, {"utm_source": "fb-ads"}, "facebook", PAID_SOCIAL),
-    v(27, {"utm_source": "facebook_feed_ad"}, "facebook", PAID_SOCIAL),
-    v(28, {"utm_source": "Facebook%20Ads"}, "facebook", PAID_SOCIAL),
-    v(29, {"utm_source": "facebook", "utm_medium": "social"}, "facebook", ORGANIC_SOCIAL),
-    v(30, {"utm_source": " facebook ", "utm_medium": "post"}, "facebook", ORGANIC_SOCIAL),
-    v(31, {"utm_source": "facebook"}, "facebook", ORGANIC_SOCIAL),
-    v(32, {"utm_source": "https://www.facebook.com/groups/x"}, "facebook", ORGANIC_SOCIAL),
-    v(33, {"utm_source": "facebook", "utm_medium": "email"}, "facebook", ORGANIC_SOCIAL),
-    v(34, {"utm_source": "facebook", "utm_medium": "display"}, "facebook", ("paid", "Display")),
-    v(35, {"utm_source": "ig", "utm_medium": "social", "utm_content": "link_in_bio"}, "instagram", ORGANIC_SOCIAL),
-    v(36, {"utm_source": "IG", "utm_medium": "paid"}, "instagram", PAID_SOCIAL),
-    v(37, {"utm_source": "instagram", "utm_medium": "story"}, "instagram", ORGANIC_SOCIAL),
-    v(38, {"referrer": "https://l.instagram.com/?u=x", "igshid": "abc"}, "instagram", ORGANIC_SOCIAL),
-    v(39, {"url": "https://www.example.com/landing?igshid=abc"}, "instagram", ORGANIC_SOCIAL),
-    v(40, {"referrer": "https://www.google.com/"}, "google", ORGANIC_SEARCH),
-    v(41, {"referrer": "https://www.google.co.uk/search?q=x"}, "google", ORGANIC_SEARCH),
-    v(42, {"referrer": "https://duckduckgo.com/"}, "duckduckgo", ORGANIC_SEARCH),
-    v(43, {"referrer": "https://uk.search.yahoo.com/"}, "yahoo", ORGANIC_SEARCH),
-    v(44, {"utm_source": "google"}, "google", ORGANIC_SEARCH),
-    v(45, {"utm_source": "google", "utm_medium": "organic"}, "google", ORGANIC_SEARCH),
-    v(46, {"utm_source": "google", "utm_medium": "email"}, "google", ORGANIC_SEARCH),
-    v(47, {"url": "https://www.example.com/landing?gclid=Cj0KCQ"}, "google", PAID_SEARCH),
-    v(48, {"gclid": "Cj0KCQ", "referrer": "https://www.google.com/"}, "google", PAID_SEARCH),
-    v(49, {"url": "https://www.example.com/landing?gad_source=1"}, "google", PAID_SEARCH),
-    v(50, {"utm_source": "google", "utm_medium": "cpc", "gclid": "Cj0KCQ"}, "google", PAID_SEARCH),
-    v(51, {"utm_source": "Google", "utm_medium": "PPC"}, "google", PAID_SEARCH),
-    v(52, {"utm_source": "google", "utm_medium": "paidsearch"}, "google", PAID_SEARCH),
-    v(53, {"utm_source": "adwords"}, "google", PAID_SEARCH),
-    v(54, {"gclid": "Cj0KCQ", "referrer": "https://www.linkedin.com/feed/"}, "linkedin", ORGANIC_SOCIAL),
-    v(55, {"gclid": "x", "referrer": "https://mail.google.com/"}, "gmail", EMAIL),
-    v(56, {"gclid": "Cj0KCQ", "referrer": "https://news.site-publisher.net/article"}, "google", PAID_SEARCH),
-    v(57, {"gclid": "Cj0KCQ", "utm_source": "newsletter", "utm_medium": "email"}, "newsletter", EMAIL),
-    v(58, {"url": "https://www.example.com/landing?msclkid=abc123"}, "bing", PAID_SEARCH),
-    v(59, {"msclkid": "abc123", "referrer": "https://duckduckgo.com/"}, "bing", PAID_SEARCH),
-    v(60, {"utm_source": "bing", "utm_medium": "ppc"}, "bing", PAID_SEARCH),
-    v(61, {"utm_source": "google", "utm_medium": "display"}, "google", ("paid", "Display")),
-    v(62, {"url": "https://www.example.com/landing?dclid=abc"}, "google", ("paid", "Display")),
-    v(63, {"referrer": "https://t.co/AbCdE"}, "twitter", ORGANIC_SOCIAL),
-    v(64, {"utm_source": "x", "utm_medium": "social"}, "twitter", ORGANIC_SOCIAL),
-    v(65, {"utm_source": "twitter", "utm_medium": "sponsored"}, "twitter", PAID_SOCIAL),
-    v(66, {"referrer": "https://lnkd.in/abc"}, "linkedin", ORGANIC_SOCIAL),
-    v(67, {"utm_source": "linkedin", "utm_medium": "paid-social"}, "linkedin", PAID_SOCIAL),
-    v(68, {"utm_source": "linkedin_ads"}, "linkedin", PAID_SOCIAL),
-    v(69, {"url": "https://www.example.com/landing?ttclid=E.C.P.abc"}, "tiktok", PAID_SOCIAL),
-    v(70, {"ttclid": "abc", "referrer": "https://www.facebook.com/"}, "facebook", ORGANIC_SOCIAL),
-    v(71, {"epik": "x"}, "pinterest", ORGANIC_SOCIAL),
-    v(72, {"referrer": "https://news.ycombinator.com/item?id=1"}, "hackernews", ORGANIC_SOCIAL),
-    v(73, {"referrer": "https://out.reddit.com/t3_abc"}, "reddit", ORGANIC_SOCIAL),
-    v(74, {"referrer": "android-app://com.reddit.frontpage"}, "reddit", ORGANIC_SOCIAL),
-    v(75, {"url": "https://www.example.com/landing?ref=producthunt"}, "producthunt", ORGANIC_SOCIAL),
-    v(76, {"utm_source": "youtube", "utm_medium": "cpv"}, "youtube", ("paid", "Paid Video")),
-    v(77, {"utm_source": "yt"}, "youtube", ("video", "Organic Video")),
-    v(78, {"utm_source": "yt-ads"}, "youtube", ("paid", "Paid Video")),
-    v(79, {"utm_source": "youtube", "utm_medium": "social"}, "youtube", ORGANIC_SOCIAL),
-    v(80, {"referrer": "https://www.youtube.com/"}, "youtube", ("video", "Organic Video")),
-    v(81, {"utm_source": "amazon", "utm_medium": "cpc"}, "amazon", ("paid", "Paid Shopping")),
-    v(82, {"utm_source": "partner", "utm_medium": "cpc", "utm_campaign": "summer-shop-sale"}, "partner", ("paid", "Paid Shopping")),
-    v(83, {"referrer": "https://www.amazon.de/"}, "amazon", ("shopping", "Organic Shopping")),
-    v(84, {"utm_source": "taboola", "utm_medium": "cpm"}, "taboola", ("paid", "Display")),
-    v(85, {"utm_source": "criteo", "utm_medium": "retargeting"}, "criteo", ("paid", "Paid Other")),
-    v(86, {"utm_medium": "cpc"}, "(not set)", ("paid", "Paid Other")),
-    v(87, {"utm_source": "partner", "utm_medium": "mcp"}, "partner", ("paid", "Paid Other")),
-    v(88, {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "PMax cross-network"}, "google", ("paid", "Cross-network")),
-    v(89, {"utm_source": "Newsletter", "utm_medium": "E-Mail"}, "newsletter", EMAIL),
-    v(90, {"utm_source": "mailchimp", "utm_medium": "email"}, "mailchimp", EMAIL),
-    v(91, {"utm_source": "newsletter"}, "newsletter", EMAIL),
-    v(92, {"utm_source": "email"}, "email", EMAIL),
-    v(93, {"referrer": "https://mail.google.com/"}, "gmail", EMAIL),
-    v(94, {"referrer": "android-app://com.google.android.gm"}, "gmail", EMAIL),
-    v(95, {"referrer": "https://chatgpt.com/"}, "chatgpt", ("ai_assistant", "AI Assistants")),
-    v(96, {"utm_source": "chatgpt.com"}, "chatgpt", ("ai_assistant", "AI Assistants")),
-    v(97, {"referrer": "https://www.perplexity.ai/search/x"}, "perplexity", ("ai_assistant", "AI Assistants")),
-    v(98, {"referrer": "https://gemini.google.com/app"}, "gemini", ("ai_assistant", "AI Assistants")),
-    v(99, {"referrer": "https://blog.partner.org/post/1"}, "blog.partner.org", REFERRAL),
-    v(100, {"referrer": "https://www.partner.org/"}, "partner.org", REFERRAL),
-    v(101, {"referrer": "https://en.m.wikipedia.org/wiki/X"}, "wikipedia", REFERRAL),
-    v(102, {"referrer": "https://github.com/acme/repo"}, "github.com", REFERRAL),
-    v(103, {"referrer": "android-app://com.example.someapp"}, "android-app:com.example.someapp", REFERRAL),
-    v(104, {"utm_source": "partnerblog"}, "partnerblog", ("unassigned", "Unassigned")),
-    v(105, {"utm_source": "partnerblog", "referrer": "https://partnerblog.com/x"}, "partnerblog", REFERRAL),
-    v(106, {"utm_source": "partnerblog", "utm_medium": "qr"}, "partnerblog", ("unassigned", "Unassigned")),
-    v(107, {"utm_campaign": "spring"}, "(not set)", ("unassigned", "Unassigned")),
-    v(108, {"utm_source": "partner", "utm_medium": "referral"}, "partner", REFERRAL),
-    v(109, {"utm_source": "partner", "utm_medium": "affiliate"}, "partner", ("affiliate", "Affiliates")),
-    v(110, {"utm_source": "podcast", "utm_medium": "audio"}, "podcast", ("audio", "Audio")),
-    v(111, {"utm_source": "sms"}, "sms", ("sms", "SMS")),
-    v(112, {"utm_source": "firebase", "utm_medium": "notification"}, "firebase", ("push", "Mobile Push Notifications")),
-    v(113, {"utm_source": "app", "utm_medium": "web-push"}, "app", ("push", "Mobile Push Notifications")),
-    v(114, campaign(source="Facebook", medium="cpc", name="spring"), "facebook", PAID_SOCIAL),
-    v(115, {"context": {"page": {"referrer": "https://www.bing.com/"}}}, "bing", ORGANIC_SEARCH),
-    v(116, {"utm_source": "newsletter", **campaign(source="facebook", medium="email")}, "newsletter", EMAIL),
-)
-# fmt: on
 
 VALID_PAIRS: Final = {(c.medium, c.channel) for c in CHANNEL_CLASSES}
 
@@ -222,6 +115,19 @@ def test_spec_vector_without_landing_url_gives_the_same_result(vector: Vector) -
 
 def test_vector_numbers_cover_section_12_exactly_once() -> None:
     assert [vector.number for vector in VECTORS] == list(range(1, 117))
+
+
+def test_every_row_of_the_section_12_table_is_a_vector_the_tests_run() -> None:
+    # Read independently of the row parser: every table line of §12 but the header and the
+    # separator, so a row the parser skipped or misread (a typo in its number, a lost cell) fails.
+    section = SPEC.read_text(encoding="utf-8").split(VECTOR_SECTION, 1)[1].split("\n## ", 1)[0]
+    table = [line.strip() for line in section.splitlines() if line.lstrip().startswith("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table[2:]]
+    assert [row[0] for row in rows] == [str(vector.number) for vector in VECTORS]
+    for row, vector in zip(rows, VECTORS, strict=True):
+        assert json.loads(row[1].strip("`")) == vector.properties, row
+        expected = ["inherit"] * 3 if vector.expected == INHERIT else list(vector.expected)
+        assert [cell.strip("`*") for cell in row[2:5]] == expected, row
 
 
 # ---- details of the API contract ----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Lookup tables for attribution, loaded once at import from the versioned ``data/*.json`` files.
+"""Lookup tables for attribution (docs/attribution.md §13), loaded once at import from the
+versioned ``data/*.json`` files.
 
 Contract: importing this module either yields immutable, validated lookups or raises
 ``ValueError`` naming the bad file or entry. A broken table is a bug, so it
