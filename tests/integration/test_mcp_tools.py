@@ -16,7 +16,7 @@ import pytest_asyncio
 from millimetric_protocol import limits
 
 from tests.support.accounts import AccountFixture, create_account
-from tests.support.mcp_http import check_response, poll, post, rpc
+from tests.support.mcp_http import check_response, modern, poll, post, rpc
 from tests.support.stack import Stack
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -299,6 +299,42 @@ async def test_unknown_tool_is_32602_listing_the_tools_of_the_key(stack: Stack, 
     assert (message["error"]["code"], message["error"]["message"]) == (-32602, "unknown_tool")
     assert message["error"]["data"]["name"] == "delete_everything"
     assert set(message["error"]["data"]["available"]) == set(PROJECT_CALLS if endpoint == "project" else ACCOUNT_CALLS)
+
+
+ELSEWHERE = [("project", "list_projects", "/mcp/account"), ("project", "compare_projects", "/mcp/account"),
+             ("account", "track_event", "/mcp")]
+
+
+@pytest.mark.parametrize("era", ["handshake", "modern"])
+@pytest.mark.parametrize(("endpoint", "tool", "served_on"), ELSEWHERE)
+async def test_a_tool_of_the_other_endpoint_is_unhandled_tool_naming_where_it_is_served(
+        stack: Stack, account: AccountFixture, http: aiohttp.ClientSession, endpoint: str, tool: str, served_on: str,
+        era: str) -> None:
+    url, key = target(stack, account, endpoint)
+    if era == "modern":
+        body, headers = modern("tools/call", {"name": tool, "arguments": {}})
+        reply = await post(http, url, body, key=key, headers=headers, version=None)
+        assert reply.status == 400  # -32602 on 2026-07-28 (mcp-protocol.md §5.6)
+    else:
+        reply = await post(http, url, rpc("tools/call", {"name": tool, "arguments": {}}), key=key)
+        assert reply.status == 200
+    check_response(reply.json, 1)
+    assert (reply.error["code"], reply.error["message"]) == (-32602, "unhandled_tool")
+    assert {k: reply.error["data"][k] for k in ("name", "endpoint")} == {"name": tool, "endpoint": served_on}
+    assert served_on in reply.error["data"]["detail"]
+
+
+@pytest.mark.parametrize("era", ["handshake", "modern"])
+@pytest.mark.parametrize("endpoint", ["project", "account"])
+async def test_a_name_no_endpoint_has_stays_unknown_tool_in_both_eras(stack: Stack, account: AccountFixture,
+                                                                     http: aiohttp.ClientSession, endpoint: str, era: str) -> None:
+    url, key = target(stack, account, endpoint)
+    if era == "modern":
+        body, headers = modern("tools/call", {"name": "delete_everything", "arguments": {}})
+        reply = await post(http, url, body, key=key, headers=headers, version=None)
+    else:
+        reply = await post(http, url, rpc("tools/call", {"name": "delete_everything", "arguments": {}}), key=key)
+    assert (reply.status, reply.error["code"], reply.error["message"]) == (400 if era == "modern" else 200, -32602, "unknown_tool")
 
 
 async def test_account_read_of_a_foreign_project_is_32004(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession) -> None:

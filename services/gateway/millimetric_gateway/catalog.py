@@ -15,6 +15,8 @@ from millimetric_protocol import limits
 from millimetric_protocol.methods import ACCOUNT_TOOL_ARGS, PROJECT_TOOL_ARGS
 
 Endpoint = Literal["project", "account"]
+ENDPOINT_PATHS: Final[dict[Endpoint, str]] = {"project": "/mcp", "account": "/mcp/account"}
+"""Where each endpoint is served (app.ROUTES mounts these; a unit test keeps the two in step)."""
 Scope = Literal["ingest", "read"]
 
 _WINDOW = "Window: `from` (inclusive) / `to` (exclusive), ISO 8601 with offset; default the last 7 days. `timezone`: IANA name (default: the project's)."
@@ -251,6 +253,13 @@ def find_tool(endpoint: Endpoint, name: str) -> ToolSpec | None:
     if args is None:
         return None
     return ToolSpec(name, args, "ingest" if name == "track_event" else "read")
+
+
+def serving_endpoint(name: str, asked: Endpoint) -> Endpoint | None:
+    """The other endpoint, when it has a tool of that name that `asked` lacks (list_projects on
+    /mcp, track_event on /mcp/account); None otherwise."""
+    other: Endpoint = "account" if asked == "project" else "project"
+    return other if find_tool(asked, name) is None and find_tool(other, name) is not None else None
 
 
 @lru_cache(maxsize=16)

@@ -7,7 +7,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from millimetric_gateway.catalog import JSON_SCHEMA_DIALECT, RESOURCES, portable, tool_listing
+from millimetric_gateway.app import ROUTES
+from millimetric_gateway.catalog import ENDPOINT_PATHS, JSON_SCHEMA_DIALECT, RESOURCES, portable, tool_listing
 from millimetric_protocol import limits
 
 
@@ -66,3 +67,8 @@ def test_portable_spells_type_unions_as_any_of_and_accepts_the_same_values(schem
     for value in (None, "ab", "abcd", 0, 2, 1.5, True, [], [1, True], ["x"], {}, {"a": None}, {"a": "x"}, {"a": 1}):
         same = jsonschema.Draft202012Validator(schema).is_valid(value)
         assert jsonschema.Draft202012Validator(portable_form).is_valid(value) is same, value
+
+
+def test_the_endpoint_paths_tools_point_to_are_the_mounted_routes() -> None:
+    """unhandled_tool names where a tool is served; that must be where app.py mounts the endpoint."""
+    assert {endpoint: path for path, endpoint in ROUTES} == ENDPOINT_PATHS

@@ -15,7 +15,7 @@ from millimetric_protocol.methods import TrackEventArgs
 from millimetric_protocol.reads import ReadRequest, ReadScope
 from millimetric_protocol.validate import check_timestamp
 
-from ..catalog import find_tool, tool_listing, tool_names
+from ..catalog import ENDPOINT_PATHS, find_tool, serving_endpoint, tool_listing, tool_names
 from ..context import CallContext
 from ..services import Services
 from .paging import check_cursor
@@ -30,6 +30,11 @@ async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]
     params = decode_params(raw, CallToolParams)
     tool = find_tool(ctx.endpoint, params.name)
     if tool is None:
+        elsewhere = serving_endpoint(params.name, ctx.endpoint)
+        if elsewhere is not None:
+            path = ENDPOINT_PATHS[elsewhere]
+            raise ProtocolError(ErrorName.UNHANDLED_TOOL, f"{params.name} is served on {path}, not here",
+                                {"name": params.name, "endpoint": path})
         raise ProtocolError(
             ErrorName.UNKNOWN_TOOL, f"no tool named {params.name[:100]!r} on this endpoint",
             {"name": params.name[:100], "available": list(tool_names(ctx.endpoint, ctx.scope))},
