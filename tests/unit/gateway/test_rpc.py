@@ -12,9 +12,11 @@ import pytest
 from millimetric_gateway import rpc
 from millimetric_gateway.auth import KeyInfo
 from millimetric_gateway.context import CallContext
+from millimetric_gateway.metrics import GatewayMetrics
 from millimetric_gateway.services import Services
 from millimetric_gateway.settings import Settings
 from millimetric_protocol.errors import ErrorName, ProtocolError
+from millimetric_protocol.events import EventMessage
 from millimetric_protocol.reads import ReadRequest, ReadResult
 
 KEY = KeyInfo(uuid.uuid4(), "rk", uuid.uuid4(), uuid.uuid4(), "pro")
@@ -31,8 +33,13 @@ class FakeQuery:
         return self.outcome
 
 
+class RefusingProducer:
+    async def send(self, message: EventMessage) -> None:
+        raise AssertionError("nothing here produces")
+
+
 def services(outcome: Exception | ReadResult) -> Services:
-    return Services(Settings(), None, FakeQuery(outcome))  # type: ignore[arg-type]
+    return Services(Settings(), RefusingProducer(), FakeQuery(outcome), GatewayMetrics())
 
 
 def context(era: str = "handshake", version: str = "2025-11-25") -> CallContext:
