@@ -136,11 +136,20 @@ async def test_read_key_calling_track_event_gets_insufficient_scope(stack: Stack
     assert {k: error["data"][k] for k in ("required", "got")} == {"required": "ingest", "got": "read"}
 
 
-async def test_account_key_calling_a_project_only_tool_gets_unknown_tool(stack: Stack, keys: Keys, http: aiohttp.ClientSession) -> None:
+async def test_account_key_calling_a_project_only_tool_is_told_where_it_is_served(stack: Stack, keys: Keys,
+                                                                                 http: aiohttp.ClientSession) -> None:
     reply = await post(http, stack.mcp_account_url, rpc("tools/call", {"name": "track_event", "arguments": {}}),
                        key=keys.accounts["business"].ak)
     assert reply.status == 200
-    assert (reply.error["code"], reply.error["message"]) == (-32602, "unknown_tool")
+    assert (reply.error["code"], reply.error["message"]) == (-32602, "unhandled_tool")
+    assert {k: reply.error["data"][k] for k in ("name", "endpoint")} == {"name": "track_event", "endpoint": "/mcp"}
+
+
+async def test_account_key_calling_a_tool_no_endpoint_has_gets_its_tools_listed(stack: Stack, keys: Keys,
+                                                                               http: aiohttp.ClientSession) -> None:
+    reply = await post(http, stack.mcp_account_url, rpc("tools/call", {"name": "drop_table", "arguments": {}}),
+                       key=keys.accounts["business"].ak)
+    assert (reply.status, reply.error["code"], reply.error["message"]) == (200, -32602, "unknown_tool")
     assert reply.error["data"]["available"] == AK_TOOLS
 
 

@@ -197,6 +197,11 @@ def check_answer(status: int, headers: dict[str, str], body: bytes) -> None:
     assert headers.get("Content-Type", "").startswith("application/json"), headers
     assert b"Traceback" not in body
     message = json.loads(body)
+    if isinstance(message, list):  # a JSON-RPC batch (2025-03-26): one response per request
+        assert status == 200 and message, body[:300]
+        for answer in message:
+            check_response(answer)
+        return
     check_response(message)
     if status != 200:
         assert "error" in message, message

@@ -4,9 +4,12 @@ errors of dispatched requests travelling with HTTP 200."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import pytest
 import pytest_asyncio
+from millimetric_protocol import limits
 
 from tests.support.accounts import AccountFixture, create_account
 from tests.support.mcp_http import HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, check_response, post, rpc
@@ -153,17 +156,118 @@ async def test_accept_must_allow_json(stack: Stack, account: AccountFixture, htt
         assert (body["error"]["code"], body["error"]["message"]) == (-32600, "not_acceptable")
 
 
-@pytest.mark.parametrize("version", [None, "2025-03-26", LATEST_HANDSHAKE])
+# --- JSON-RPC batches: served on 2025-03-26 (or no version header), refused on later versions -------
+
+BATCH_VERSIONS = [None, "2025-03-26"]
+"""No MCP-Protocol-Version header means 2025-03-26 (the spec's SHOULD), so both serve batches."""
+
+
+def _batch_answers(reply: Any) -> list[dict[str, Any]]:
+    assert reply.status == 200, reply.body
+    answers = reply.json
+    assert isinstance(answers, list) and answers, answers
+    for answer in answers:
+        check_response(answer)
+    return answers  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("version", BATCH_VERSIONS)
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_a_batch_gets_one_response_per_request_in_order_and_none_for_notifications(
+        stack: Stack, account: AccountFixture, http: aiohttp.ClientSession, endpoint: str, version: str | None) -> None:
+    url, key = target(stack, account, endpoint)
+    batch = [rpc("ping", id=1), rpc("notifications/initialized", id=None), rpc("tools/list", id="two"),
+             rpc("tools/call", {"name": "no_such_tool"}, id=3), {"jsonrpc": "2.0", "id": 99, "result": {}}]
+    answers = _batch_answers(await post(http, url, batch, key=key, version=version))
+    assert [a["id"] for a in answers] == [1, "two", 3]
+    assert answers[0]["result"] == {}
+    assert "outputSchema" not in answers[1]["result"]["tools"][0]  # answered as 2025-03-26
+    assert (answers[2]["error"]["code"], answers[2]["error"]["message"]) == (-32602, "unknown_tool")
+
+
+@pytest.mark.parametrize("version", BATCH_VERSIONS)
+async def test_a_batch_of_only_notifications_is_202_with_no_body(stack: Stack, account: AccountFixture,
+                                                                 http: aiohttp.ClientSession, version: str | None) -> None:
+    batch = [rpc("notifications/initialized", id=None), rpc("notifications/cancelled", {"requestId": 1}, id=None)]
+    reply = await post(http, stack.mcp_url, batch, key=account.projects[0].rk, version=version)
+    assert (reply.status, reply.body) == (202, b"")
+
+
+async def test_each_invalid_member_of_a_batch_gets_its_own_invalid_request(stack: Stack, account: AccountFixture,
+                                                                           http: aiohttp.ClientSession) -> None:
+    batch = [1, {"jsonrpc": "1.0", "id": 2, "method": "ping"}, rpc("ping", id=3), {"jsonrpc": "2.0", "id": None, "method": "ping"}]
+    answers = _batch_answers(await post(http, stack.mcp_url, batch, key=account.projects[0].rk, version="2025-03-26"))
+    assert [a["id"] for a in answers] == [None, None, 3, None]
+    assert [a["error"]["code"] for i, a in enumerate(answers) if i != 2] == [-32600, -32600, -32600]
+    assert answers[0]["error"]["data"]["path"] == "[0]" and answers[1]["error"]["data"]["path"] == "[1].jsonrpc"
+    assert answers[2]["result"] == {}
+
+
+async def test_initialize_in_a_batch_is_refused_and_the_rest_is_served(stack: Stack, account: AccountFixture,
+                                                                      http: aiohttp.ClientSession) -> None:
+    batch = [initialize("2025-03-26", id="init"), rpc("ping", id=2)]
+    answers = _batch_answers(await post(http, stack.mcp_url, batch, key=account.projects[0].rk, version=None))
+    assert answers[0]["id"] == "init"
+    assert (answers[0]["error"]["code"], answers[0]["error"]["message"]) == (-32600, "invalid_request")
+    assert "initialize must not be part of a JSON-RPC batch" in answers[0]["error"]["data"]["detail"]
+    assert answers[1] == {"jsonrpc": "2.0", "id": 2, "result": {}}
+
+
+@pytest.mark.parametrize(("count", "served"), [(limits.MAX_RPC_BATCH_CALLS, True), (limits.MAX_RPC_BATCH_CALLS + 1, False)])
+async def test_a_batch_holds_at_most_max_rpc_batch_calls(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession,
+                                                         count: int, served: bool) -> None:
+    batch = [rpc("ping", id=i) for i in range(count)]
+    reply = await post(http, stack.mcp_url, batch, key=account.projects[0].rk, version="2025-03-26")
+    if served:
+        assert [a["id"] for a in _batch_answers(reply)] == list(range(count))
+        return
+    assert reply.status == 400
+    check_response(reply.json, None)
+    assert (reply.error["code"], reply.error["message"]) == (-32600, "invalid_request")
+    assert reply.error["data"]["max_calls"] == limits.MAX_RPC_BATCH_CALLS and reply.error["data"]["got"] == count
+
+
+@pytest.mark.parametrize(("size", "status"), [(limits.MAX_BODY_BYTES, 200), (limits.MAX_BODY_BYTES + 1, 413)])
+async def test_a_batch_body_is_held_to_the_body_size_limit(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession,
+                                                           size: int, status: int) -> None:
+    head, tail = b'[{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"', b'"}},{"jsonrpc":"2.0","id":2,"method":"ping"}]'
+    body = head + b"x" * (size - len(head) - len(tail)) + tail
+    assert len(body) == size
+    reply = await post(http, stack.mcp_url, body, key=account.projects[0].rk, version="2025-03-26")
+    assert reply.status == status
+    if status == 200:
+        assert [a["id"] for a in _batch_answers(reply)] == [1, 2]
+    else:
+        assert (reply.error["code"], reply.error["message"]) == (-32600, "payload_too_large")
+
+
+@pytest.mark.parametrize("version", BATCH_VERSIONS)
+@pytest.mark.parametrize(("body", "detail"), [
+    (b"[]", "the batch is empty"),
+    (b'[{"jsonrpc":"2.0","id":1,"method":"ping"}', "malformed JSON"),
+])
+async def test_an_empty_or_malformed_batch_is_one_error_with_a_null_id(stack: Stack, account: AccountFixture,
+                                                                       http: aiohttp.ClientSession, body: bytes, detail: str,
+                                                                       version: str | None) -> None:
+    reply = await post(http, stack.mcp_url, body, key=account.projects[0].rk, version=version)
+    assert reply.status == 400
+    check_response(reply.json, None)
+    assert reply.error["code"] == (-32600 if body == b"[]" else -32700)
+    assert detail in reply.error["data"]["detail"]
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
 @pytest.mark.parametrize("body", [
     [rpc("ping")], [rpc("ping", id=1), rpc("tools/list", id=2)], [rpc("notifications/initialized", id=None)], [],
 ], ids=["one", "two", "notification", "empty"])
-async def test_batches_are_refused_with_400_invalid_request(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession,
-                                                            body: list[object], version: str | None) -> None:
+async def test_batches_are_refused_after_2025_03_26_with_400_invalid_request(
+        stack: Stack, account: AccountFixture, http: aiohttp.ClientSession, body: list[object], version: str) -> None:
     reply = await post(http, stack.mcp_url, body, key=account.projects[0].rk, version=version)
     assert reply.status == 400
     check_response(reply.json, None)
     assert (reply.error["code"], reply.error["message"]) == (-32600, "invalid_request")
-    assert "batch" in reply.error["data"]["detail"]
+    assert "batches exist only in MCP 2025-03-26" in reply.error["data"]["detail"]
+    assert reply.error["data"]["batch_versions"] == ["2025-03-26"]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -16,7 +16,7 @@ import pytest_asyncio
 from millimetric_protocol import limits
 
 from tests.support.accounts import AccountFixture, create_account
-from tests.support.mcp_http import check_response, post, rpc
+from tests.support.mcp_http import check_response, modern, poll, post, rpc
 from tests.support.stack import Stack
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -121,29 +121,124 @@ async def test_input_schemas_accept_the_doc_examples_and_refuse_bad_enum_values(
 
 # --- tools/call ---------------------------------------------------------------------------------
 
+def strict(schema: Any) -> Any:
+    """A copy of `schema` in which every object that does not say otherwise forbids unknown keys, so a
+    key the schema does not name fails validation instead of hiding. Objects that declare
+    `additionalProperties` (event properties: free-form) keep their declaration."""
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {key: strict(value) if key != "required" else value for key, value in schema.items()}
+    if (schema.get("type") == "object" or "properties" in schema) and "additionalProperties" not in schema:
+        copy["additionalProperties"] = False
+    return copy
+
+
+# Every variant of every tool: each metric, group_by (every column, property:<key>, project_id),
+# interval, compare; funnel per order and group_by; both top_sources breakdowns; the account
+# endpoint across projects (rows with project_id and slug) and for one project.
+STRICT_CALLS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "project": [
+        ("track_event", {"event": "probe", "anonymous_id": "strict-probe"}),
+        ("query_events", {}),
+        ("query_events", {"limit": 1}),  # meta.next_cursor is a string
+        ("query_events", {"source": "facebook", "properties": {"plan": "pro"}}),
+        *[("get_stats", {"metric": metric}) for metric in ("count", "uniques", "users")],
+        ("get_stats", {"metric": "uniques", "group_by": "source,medium", "interval": "day"}),
+        ("get_stats", {"group_by": "event,campaign,channel"}),
+        ("get_stats", {"metric": "users", "group_by": "property:plan"}),
+        ("get_stats", {"interval": "hour", "compare": "previous_period"}),
+        ("get_stats", {"metric": "uniques", "group_by": "source", "compare": "previous_period"}),
+        ("top_sources", {"breakdown": "source"}),
+        ("top_sources", {"breakdown": "source_medium", "limit": 1}),
+        ("funnel", {"steps": ["signup", "checkout"]}),
+        ("funnel", {"steps": ["signup", {"event": "checkout", "properties": {"plan": "pro"}}], "order": "strict"}),
+        ("funnel", {"steps": ["checkout", "signup"], "order": "any", "group_by": "source"}),
+        ("funnel", {"steps": ["signup", "checkout"], "group_by": "medium"}),
+        ("funnel", {"steps": ["signup", "checkout"], "group_by": "channel", "window": "1h"}),
+    ],
+    "account": [
+        ("list_projects", {}),
+        ("query_events", {}),
+        ("query_events", {"project_slug": "<slug>"}),
+        ("get_stats", {"metric": "count", "group_by": "project_id,source"}),
+        ("get_stats", {"metric": "users", "group_by": "project_id", "interval": "day", "compare": "previous_period"}),
+        ("get_stats", {"metric": "uniques", "project_id": "<project_id>"}),
+        ("get_stats", {"group_by": "event,medium,campaign"}),
+        ("get_stats", {"metric": "uniques", "group_by": "channel,property:plan"}),
+        ("top_sources", {"breakdown": "source_medium"}),
+        ("top_sources", {"breakdown": "source", "project_ids": ["<project_id>"]}),
+        *[("funnel", {"steps": ["signup", "checkout"], "group_by": column}) for column in ("source", "medium", "channel")],
+        ("funnel", {"steps": ["signup", "checkout"], "project_slug": "<slug>"}),
+        *[("compare_projects", {"metric": metric}) for metric in ("count", "uniques", "users")],
+        ("compare_projects", {"metric": "uniques", "compare": "previous_period", "event": "signup"}),
+    ],
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def seeded(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession) -> AccountFixture:
+    """Signups and checkouts with attribution and a property in both projects, queryable before tests use them."""
+    for project in account.projects:
+        for visitor, source in (("v1", "facebook"), ("v2", "google")):
+            for event in ("signup", "checkout"):
+                arguments = {"event": event, "anonymous_id": f"{visitor}-{project.slug}", "user_id": f"u-{visitor}",
+                             "properties": {"plan": "pro", "utm_source": source, "utm_medium": "cpc"}}
+                message = await call(http, stack.mcp_url, project.sk, "track_event", arguments)
+                assert message["result"]["structuredContent"]["status"] == "accepted", message
+
+    async def stored() -> bool:
+        message = await call(http, stack.mcp_account_url, account.ak, "get_stats", {"event": "checkout"})
+        return bool(message["result"]["structuredContent"]["rows"][0]["count"] >= 2 * len(account.projects))
+
+    await poll(stored)
+    return account
+
+
+def _resolved(arguments: dict[str, Any], account: AccountFixture) -> dict[str, Any]:
+    placeholders = {"<slug>": account.projects[0].slug, "<project_id>": str(account.projects[0].project_id)}
+    text = json.dumps(arguments)
+    for placeholder, value in placeholders.items():
+        text = text.replace(placeholder, value)
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("endpoint", ["project", "account"])
-async def test_every_tool_result_conforms_to_its_output_schema(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession,
+async def test_every_tool_result_conforms_to_its_output_schema(stack: Stack, seeded: AccountFixture, http: aiohttp.ClientSession,
                                                                endpoint: str) -> None:
-    url, key = target(stack, account, endpoint)
+    """Every tool answers every variant with a result (never an error), and its structuredContent
+    holds exactly the keys its outputSchema names: no key the schema lacks, and every key the
+    schema names turns up in some variant."""
+    url, key = target(stack, seeded, endpoint)
     tools = await list_tools(http, url, key)
-    validated = []
-    for name, arguments in (PROJECT_CALLS if endpoint == "project" else ACCOUNT_CALLS).items():
-        message = await call(http, url, key, name, arguments)
-        if "error" in message:  # NOTE: an analytics read the query service does not answer yet
-            assert message["error"]["message"] in ("unknown_tool", "tool_failed"), message
-            continue
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    seen: dict[str, tuple[set[str], set[str]]] = {name: (set(), set()) for name in tools}
+    for name, arguments in STRICT_CALLS[endpoint]:
+        message = await call(http, url, key, name, _resolved(arguments, seeded))
+        assert "result" in message, (name, arguments, message)
         result = message["result"]
-        assert result.get("isError", False) is False, result
+        assert result.get("isError", False) is False, (name, arguments, result)
         structured = result["structuredContent"]
-        jsonschema.validate(structured, tools[name]["outputSchema"], format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        schema = tools[name]["outputSchema"]
+        jsonschema.Draft202012Validator(strict(schema), format_checker=checker).validate(structured)
         data = json.loads(result["content"][0]["text"])  # the doc's shape: the JSON-stringified data first
         if name == "track_event":
             assert data == structured and len(result["content"]) == 1
-        else:
-            assert data == structured["rows"]
-            assert json.loads(result["content"][1]["text"]) == {"meta": structured["meta"]}
-        validated.append(name)
-    assert {"query_events", "track_event" if endpoint == "project" else "list_projects"} <= set(validated)
+            continue
+        assert data == structured["rows"]
+        assert json.loads(result["content"][1]["text"]) == {"meta": structured["meta"]}
+        assert structured["rows"], (name, arguments)  # the seeded data answers every variant
+        row_keys, meta_keys = seen[name]
+        row_keys.update(k for row in structured["rows"] for k in row)
+        meta_keys.update(structured["meta"])
+    for name, (row_keys, meta_keys) in seen.items():
+        if name == "track_event":
+            continue
+        declared = tools[name]["outputSchema"]["properties"]
+        assert row_keys - {k for k in row_keys if k.startswith("property:")} == set(declared["rows"]["items"]["properties"]), name
+        assert meta_keys == set(declared["meta"]["properties"]), name
+    assert {name for name, _ in STRICT_CALLS[endpoint]} == set(tools)
 
 
 async def test_structured_content_appears_from_2025_06_18_on(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession) -> None:
@@ -204,6 +299,42 @@ async def test_unknown_tool_is_32602_listing_the_tools_of_the_key(stack: Stack, 
     assert (message["error"]["code"], message["error"]["message"]) == (-32602, "unknown_tool")
     assert message["error"]["data"]["name"] == "delete_everything"
     assert set(message["error"]["data"]["available"]) == set(PROJECT_CALLS if endpoint == "project" else ACCOUNT_CALLS)
+
+
+ELSEWHERE = [("project", "list_projects", "/mcp/account"), ("project", "compare_projects", "/mcp/account"),
+             ("account", "track_event", "/mcp")]
+
+
+@pytest.mark.parametrize("era", ["handshake", "modern"])
+@pytest.mark.parametrize(("endpoint", "tool", "served_on"), ELSEWHERE)
+async def test_a_tool_of_the_other_endpoint_is_unhandled_tool_naming_where_it_is_served(
+        stack: Stack, account: AccountFixture, http: aiohttp.ClientSession, endpoint: str, tool: str, served_on: str,
+        era: str) -> None:
+    url, key = target(stack, account, endpoint)
+    if era == "modern":
+        body, headers = modern("tools/call", {"name": tool, "arguments": {}})
+        reply = await post(http, url, body, key=key, headers=headers, version=None)
+        assert reply.status == 400  # -32602 on 2026-07-28 (docs/mcp.md §6.3)
+    else:
+        reply = await post(http, url, rpc("tools/call", {"name": tool, "arguments": {}}), key=key)
+        assert reply.status == 200
+    check_response(reply.json, 1)
+    assert (reply.error["code"], reply.error["message"]) == (-32602, "unhandled_tool")
+    assert {k: reply.error["data"][k] for k in ("name", "endpoint")} == {"name": tool, "endpoint": served_on}
+    assert served_on in reply.error["data"]["detail"]
+
+
+@pytest.mark.parametrize("era", ["handshake", "modern"])
+@pytest.mark.parametrize("endpoint", ["project", "account"])
+async def test_a_name_no_endpoint_has_stays_unknown_tool_in_both_eras(stack: Stack, account: AccountFixture,
+                                                                     http: aiohttp.ClientSession, endpoint: str, era: str) -> None:
+    url, key = target(stack, account, endpoint)
+    if era == "modern":
+        body, headers = modern("tools/call", {"name": "delete_everything", "arguments": {}})
+        reply = await post(http, url, body, key=key, headers=headers, version=None)
+    else:
+        reply = await post(http, url, rpc("tools/call", {"name": "delete_everything", "arguments": {}}), key=key)
+    assert (reply.status, reply.error["code"], reply.error["message"]) == (400 if era == "modern" else 200, -32602, "unknown_tool")
 
 
 async def test_account_read_of_a_foreign_project_is_32004(stack: Stack, account: AccountFixture, http: aiohttp.ClientSession) -> None:

@@ -21,6 +21,7 @@ from .errors import ErrorName, InvalidArguments, ProtocolError
 T = TypeVar("T")
 
 _message_decoder: Final = msgspec.json.Decoder(Message)
+_batch_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _encoder: Final = msgspec.json.Encoder()
 _PATH_RE: Final = re.compile(r" - at `\$(.*)`$")
 _PATH_TOKEN_RE: Final = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
@@ -108,8 +109,17 @@ def _expectation(type_: type[Any], text: str, raw_path: str) -> str:
     return ""
 
 
-def decode_message(body: bytes) -> Message:
-    """One JSON-RPC object from an HTTP body. Raises PARSE_ERROR / INVALID_REQUEST."""
+BATCH_PROTOCOL_VERSIONS: Final = ("2025-03-26",)
+"""MCP versions whose POSTs may carry a JSON-RPC batch: 2025-06-18 removed batches, 2026-07-28 forbids them."""
+
+
+def is_batch(body: bytes) -> bool:
+    """True when the body is a JSON array (a JSON-RPC batch), judged by its first non-blank byte."""
+    return body.lstrip(b" \t\r\n")[:1] == b"["
+
+
+def _check_body(body: bytes) -> None:
+    """What holds for every body before it is decoded: valid UTF-8, nesting within MAX_JSON_DEPTH."""
     try:
         # msgspec checks UTF-8 only where it builds a str; `params` stays raw, so check the whole body.
         body.decode("utf-8")
@@ -117,11 +127,22 @@ def decode_message(body: bytes) -> Message:
         raise ProtocolError(ErrorName.PARSE_ERROR, f"body is not valid UTF-8 (byte {exc.start})") from None
     if _nested_too_deep(body):
         raise ProtocolError(ErrorName.INVALID_REQUEST, _TOO_DEEP, {"max_depth": limits.MAX_JSON_DEPTH})
+
+
+def decode_message(body: bytes) -> Message:
+    """One JSON-RPC object from an HTTP body. Raises PARSE_ERROR / INVALID_REQUEST (a batch is
+    refused here: callers that serve batches check `is_batch` first and call `decode_batch`)."""
+    _check_body(body)
     try:
         parsed = _message_decoder.decode(body)
     except msgspec.ValidationError as exc:
-        if body.lstrip()[:1] == b"[":
-            raise ProtocolError(ErrorName.INVALID_REQUEST, "batches are not accepted: send one JSON-RPC object per POST") from exc
+        if is_batch(body):
+            raise ProtocolError(
+                ErrorName.INVALID_REQUEST,
+                f"JSON-RPC batches exist only in MCP {', '.join(BATCH_PROTOCOL_VERSIONS)} (MCP-Protocol-Version: "
+                f"{BATCH_PROTOCOL_VERSIONS[0]}, or no header): send one JSON-RPC object per POST",
+                {"batch_versions": list(BATCH_PROTOCOL_VERSIONS)},
+            ) from exc
         text, path, _ = _split_path(str(exc), "")
         raise ProtocolError(ErrorName.INVALID_REQUEST, text + (f" at {path}" if path else ""), {"path": path} if path else None) from exc
     except RecursionError as exc:  # unreachable after the depth check; kept as the last line of defence
@@ -129,6 +150,33 @@ def decode_message(body: bytes) -> Message:
     except msgspec.DecodeError as exc:
         raise ProtocolError(ErrorName.PARSE_ERROR, _parse_detail(exc, body)) from exc
     return parsed
+
+
+def decode_batch(body: bytes) -> list[Message | ProtocolError]:
+    """A JSON-RPC 2.0 batch (MCP 2025-03-26): per element, in order, its `Message` or the
+    INVALID_REQUEST error that element is answered with (path `[i]…`). Raises PARSE_ERROR (not
+    JSON, not UTF-8) or INVALID_REQUEST (too deep, an empty array, more than MAX_RPC_BATCH_CALLS
+    elements) for the batch as a whole."""
+    _check_body(body)
+    try:
+        elements = _batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(ErrorName.INVALID_REQUEST, "a batch is a JSON array of JSON-RPC objects") from exc
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorName.PARSE_ERROR, _parse_detail(exc, body)) from exc
+    if not elements:
+        raise ProtocolError(ErrorName.INVALID_REQUEST, "the batch is empty: send 1 or more JSON-RPC objects")
+    if len(elements) > limits.MAX_RPC_BATCH_CALLS:
+        raise ProtocolError(ErrorName.INVALID_REQUEST, f"at most {limits.MAX_RPC_BATCH_CALLS} messages per batch",
+                            {"max_calls": limits.MAX_RPC_BATCH_CALLS, "got": len(elements)})
+    decoded: list[Message | ProtocolError] = []
+    for i, element in enumerate(elements):
+        try:
+            decoded.append(_message_decoder.decode(element))
+        except msgspec.ValidationError as exc:
+            text, path, _ = _split_path(str(exc), f"[{i}]")
+            decoded.append(ProtocolError(ErrorName.INVALID_REQUEST, f"{text} at {path}", {"path": path}))
+    return decoded
 
 
 _TOO_DEEP: Final = f"body is nested deeper than {limits.MAX_JSON_DEPTH} levels of arrays/objects"

@@ -19,6 +19,7 @@ class ErrorName(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() of 
     METHOD_NOT_FOUND = "method_not_found"
     INVALID_PARAMS = "invalid_params"
     UNKNOWN_TOOL = "unknown_tool"
+    UNHANDLED_TOOL = "unhandled_tool"
     UNKNOWN_RESOURCE = "unknown_resource"
     UNKNOWN_PROMPT = "unknown_prompt"
     TOOL_FAILED = "tool_failed"
@@ -55,7 +56,8 @@ CATALOG: Final[dict[ErrorName, ErrorSpec]] = {
     ErrorName.INVALID_REQUEST: ErrorSpec(-32600, 400, "body is not a valid JSON-RPC 2.0 request"),
     ErrorName.METHOD_NOT_FOUND: ErrorSpec(-32601, None, "unknown method"),
     ErrorName.INVALID_PARAMS: ErrorSpec(-32602, None, "params do not match the method's shape"),
-    ErrorName.UNKNOWN_TOOL: ErrorSpec(-32602, None, "no tool of that name on this endpoint"),
+    ErrorName.UNKNOWN_TOOL: ErrorSpec(-32602, None, "no tool of that name on any endpoint; `data.available` lists this key's tools"),
+    ErrorName.UNHANDLED_TOOL: ErrorSpec(-32602, None, "the tool lives on the other endpoint; `data.endpoint` names it"),
     ErrorName.UNKNOWN_RESOURCE: ErrorSpec(-32602, None, "no resource with that URI on this endpoint"),
     ErrorName.UNKNOWN_PROMPT: ErrorSpec(-32602, None, "no prompt of that name"),
     ErrorName.TOOL_FAILED: ErrorSpec(-32000, None, "server-side failure; `data.request_id` is in our logs, `data.retryable` says whether to retry"),

@@ -15,6 +15,10 @@ MAX_BODY_BYTES: Final = 1 << 20
 MAX_JSON_DEPTH: Final = 32
 """Deepest nesting of arrays/objects accepted anywhere in a request body."""
 
+MAX_RPC_BATCH_CALLS: Final = 20
+"""Most messages in one JSON-RPC batch (MCP 2025-03-26 only); more → HTTP 400 `invalid_request`.
+Bounds the work one POST (one rate-limit token) can ask for."""
+
 # --- events -----------------------------------------------------------------------------
 MAX_EVENT_NAME_CHARS: Final = 200
 MAX_ID_CHARS: Final = 200

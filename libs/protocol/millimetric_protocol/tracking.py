@@ -11,6 +11,9 @@ Call types: `track` (the default when `type` is absent), and `page` / `screen`, 
 `page_view` / `screen_view` (a Segment `name` goes to `properties.name`). Other types (`identify`,
 `group`, `alias`) are refused: there is nowhere to store them yet.
 
+`build_event` is the one place an event message is made, for both ways in: a Segment call becomes an
+`EventDraft` with `TrackCall.draft`, `track_event`'s arguments with `draft_of_arguments`.
+
 Pure: decoding, event ids and clock-skew correction; no I/O. The gateway turns `TrackingError`
 into `{"error": name, "detail": …}` with the HTTP status of `TRACKING_ERROR_STATUS`.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -28,7 +32,7 @@ from msgspec import Meta, Struct, field
 from . import limits
 from .codec import _expectation, _nested_too_deep, _split_path
 from .events import EVENT_MESSAGE_VERSION, EventContext, EventMessage, check_event, encode_event, uuid7
-from .methods import AwareDatetime, EventName, VisitorId
+from .methods import AwareDatetime, EventName, TrackEventArgs, VisitorId
 from .validate import check_properties, check_text, check_timestamp
 
 TrackingErrorName = Literal[
@@ -119,6 +123,14 @@ class TrackCall(Struct, kw_only=True):
         if self.name is not None:
             check_text(self.name, "name", max_chars=limits.MAX_PROPERTY_STRING_CHARS, allow_empty=True)
         check_properties(self.properties)
+
+    def draft(self, properties: dict[str, Any], batch_sent_at: datetime | None) -> EventDraft:
+        """This call as `build_event` input: `properties` as stored (`stored_properties`), and the
+        batch's `sentAt` unless the call has its own."""
+        return EventDraft(
+            event=self.event_name, anonymous_id=self.visitor_anonymous_id, user_id=self.visitor_user_id,
+            properties=properties, timestamp=self.timestamp, sent_at=self.sentAt or batch_sent_at, message_id=self.messageId,
+        )
 
     @property
     def event_name(self) -> str:
@@ -275,12 +287,40 @@ def library_of(context: Mapping[str, Any]) -> str | None:
     return None
 
 
-def build_event(call: TrackCall, *, project_id: uuid.UUID, received_at: datetime, sent_at: datetime | None,
-                properties: dict[str, Any], context: EventContext,
+@dataclass(frozen=True, kw_only=True)
+class EventDraft:
+    """One event as a way in received it, already decoded and validated by its own struct: the
+    input of `build_event`. Neither a Segment call nor tool arguments."""
+
+    event: str
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    properties: dict[str, Any]
+    timestamp: datetime | None = None
+    """When it happened, on the client's clock (None: when it was received)."""
+    sent_at: datetime | None = None
+    """The client's clock when it sent the request (Segment `sentAt`), for clock-skew correction."""
+    message_id: str | None = None
+    """The caller's idempotency key: a UUID is the event id itself, any other string maps to one
+    (`event_id_for`); None makes a new, time-ordered id."""
+
+
+def draft_of_arguments(args: TrackEventArgs) -> EventDraft:
+    """`track_event`'s arguments as `build_event` input (its `event_id` is the message id)."""
+    return EventDraft(
+        event=args.event, anonymous_id=args.anonymous_id, user_id=args.user_id, properties=args.properties,
+        timestamp=args.timestamp, message_id=None if args.event_id is None else str(args.event_id),
+    )
+
+
+def build_event(draft: EventDraft, *, project_id: uuid.UUID, received_at: datetime, context: EventContext,
                 new_id: Callable[[], uuid.UUID] = uuid7) -> EventMessage:
-    """The Kafka message for one call, validated like `track_event` (raises ValueError naming the
-    field). `sent_at` is the call's `sentAt`, else the batch's."""
-    timestamp = corrected_timestamp(call.timestamp, call.sentAt or sent_at, received_at)
+    """The Kafka message for one event, from either way in (`track_event`, `/v1/track`,
+    `/v1/batch`): timestamp corrected for clock skew and converted to UTC, id derived from the
+    message id, then validated as the ingest worker will validate it (`check_event`), so nothing
+    accepted here is dead-lettered there. Raises ValueError whose message starts with the field
+    (`timestamp: …`) when there is one."""
+    timestamp = corrected_timestamp(draft.timestamp, draft.sent_at, received_at)
     try:
         timestamp = timestamp.astimezone(UTC)
     except OverflowError:
@@ -288,19 +328,18 @@ def build_event(call: TrackCall, *, project_id: uuid.UUID, received_at: datetime
     check_timestamp(timestamp, received_at)
     message = EventMessage(
         v=EVENT_MESSAGE_VERSION,
-        event_id=event_id_for(call.messageId, project_id, new_id),
+        event_id=event_id_for(draft.message_id, project_id, new_id),
         project_id=project_id,
         received_at=received_at,
         timestamp=timestamp,
-        event=call.event_name,
-        anonymous_id=call.visitor_anonymous_id,
-        user_id=call.visitor_user_id,
-        properties=properties,
+        event=draft.event,
+        anonymous_id=draft.anonymous_id,
+        user_id=draft.user_id,
+        properties=draft.properties,
         context=context,
     )
     size = len(encode_event(message))
     if size > limits.MAX_EVENT_BYTES:
         raise ValueError(f"event larger than {limits.MAX_EVENT_BYTES} bytes once encoded")
-    check_event(message, size)  # what the ingest worker will check: nothing accepted here is dead-lettered there
+    check_event(message, size)
     return message
-

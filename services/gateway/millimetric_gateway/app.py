@@ -28,7 +28,7 @@ from .snippet import SCRIPT_PATH, Snippet, snippet_handler
 from .transport import SERVICES, mcp_handler, method_not_allowed
 
 ROUTES: Final[tuple[tuple[str, Endpoint], ...]] = (("/mcp", "project"), ("/mcp/account", "account"))
-TRACKING_ROUTES: Final[tuple[tuple[str, tracking.Kind], ...]] = ((tracking.TRACK_PATH, "track"), (tracking.BATCH_PATH, "batch"))
+TRACKING_ROUTES: Final[tuple[tuple[str, tracking.TrackingRoute], ...]] = ((tracking.TRACK_PATH, "track"), (tracking.BATCH_PATH, "batch"))
 READY_CHECK_TIMEOUT_S: Final = 2.0
 """Bound on the key database check of /readyz (the compose health check waits 5 s in all)."""
 

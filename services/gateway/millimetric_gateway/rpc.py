@@ -2,7 +2,8 @@
 
 Two eras share the method handlers and differ in framing (docs/mcp.md §5–§6):
 - handshake (2025-03-26 … 2025-11-25): errors of a dispatched request travel with HTTP 200,
-  because MCP clients lose the JSON-RPC code of a non-2xx answer;
+  because MCP clients lose the JSON-RPC code of a non-2xx answer; on 2025-03-26 (also what a
+  request without MCP-Protocol-Version speaks) a POST may carry a JSON-RPC batch;
 - modern (2026-07-28): the validation ladder of §6.3 with its 400/404 statuses, `resultType`
   on every result, cache hints on cacheable ones, and the serverInfo `_meta` stamp.
 This module is the one place where ProtocolError becomes wire bytes for dispatched requests.
@@ -10,18 +11,28 @@ This module is the one place where ProtocolError becomes wire bytes for dispatch
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import msgspec
-from millimetric_protocol.codec import as_request, decode_message, encode_error, encode_result
-from millimetric_protocol.envelope import ModernMeta, Request
+from millimetric_protocol.codec import (
+    BATCH_PROTOCOL_VERSIONS,
+    as_request,
+    decode_batch,
+    decode_message,
+    encode_error,
+    encode_result,
+    is_batch,
+)
+from millimetric_protocol.envelope import Message, ModernMeta, Request
 from millimetric_protocol.errors import ErrorName, ProtocolError
 
-from .context import CallContext
+from .context import CallContext, CallTrace
 from .methods import lifecycle, prompts, resources, tools
 from .services import Services
 from .versions import MODERN_VERSIONS
@@ -61,28 +72,76 @@ Reply = tuple[int, bytes | None]
 
 
 async def handle_handshake(svc: Services, ctx: CallContext, body: bytes) -> Reply:
+    if ctx.version in BATCH_PROTOCOL_VERSIONS and is_batch(body):
+        return await _handle_batch(svc, ctx, body)
     try:
-        request = as_request(decode_message(body))
+        request = as_request(decode_message(body))  # refuses batches: later versions have none
     except ProtocolError as exc:
         ctx.trace.outcome = exc.name.value
         return exc.spec.http_status or 400, encode_error(None, exc)
     if request is None or request.is_notification:
         ctx.trace.method = "notification"
         return 202, None  # notifications/initialized, notifications/cancelled, client responses
+    return 200, await _answer(svc, ctx, request)
+
+
+async def _answer(svc: Services, ctx: CallContext, request: Request) -> bytes:
+    """The encoded response to one handshake-era request; its errors travel with HTTP 200."""
     handler = HANDSHAKE_METHODS.get(request.method)
     if handler is None:
         ctx.trace.outcome = ErrorName.METHOD_NOT_FOUND.value
-        return 200, encode_error(request.id, _method_not_found(request.method))
+        return encode_error(request.id, _method_not_found(request.method))
     ctx.trace.method = request.method
     try:
         result = await handler(svc, ctx, request.params)
     except ProtocolError as exc:
         ctx.trace.outcome = exc.name.value
-        return 200, encode_error(request.id, _logged(exc, ctx))
+        return encode_error(request.id, _logged(exc, ctx))
     except Exception:
         ctx.trace.outcome = "internal_error"
-        return 200, encode_error(request.id, _internal(ctx, request.method))
-    return 200, encode_result(request.id, result)
+        return encode_error(request.id, _internal(ctx, request.method))
+    return encode_result(request.id, result)
+
+
+async def _handle_batch(svc: Services, ctx: CallContext, body: bytes) -> Reply:
+    """A JSON-RPC 2.0 batch (MCP 2025-03-26): its requests run concurrently, each with its own
+    trace, and their responses come back as one array in request order; notifications and client
+    responses get none, so a batch of only those is 202 with no body. A body that is not a batch
+    as a whole (not JSON, an empty array, too many messages) is one error object, HTTP 400, `id: null`."""
+    try:
+        items = decode_batch(body)
+    except ProtocolError as exc:
+        ctx.trace.outcome = exc.name.value
+        return exc.spec.http_status or 400, encode_error(None, exc)
+    ctx.trace.method = "batch"
+    contexts = [dataclasses.replace(ctx, trace=CallTrace()) for _ in items]
+    answers = await asyncio.gather(*(_batch_item(svc, c, item) for c, item in zip(contexts, items)))
+    ctx.trace.outcome = next((c.trace.outcome for c in contexts if c.trace.outcome != "ok"), "ok")
+    responses = [answer for answer in answers if answer is not None]
+    if not responses:
+        return 202, None
+    return 200, b"[" + b",".join(responses) + b"]"
+
+
+async def _batch_item(svc: Services, ctx: CallContext, item: Message | ProtocolError) -> bytes | None:
+    """One member of a batch → its encoded response; None for a notification or a client response."""
+    if isinstance(item, ProtocolError):
+        return _refused(ctx, None, item)
+    try:
+        request = as_request(item)
+    except ProtocolError as exc:
+        return _refused(ctx, None, exc)
+    if request is None or request.is_notification:
+        return None
+    if request.method == "initialize":
+        return _refused(ctx, request.id, ProtocolError(
+            ErrorName.INVALID_REQUEST, "initialize must not be part of a JSON-RPC batch (MCP 2025-03-26): send it alone"))
+    return await _answer(svc, ctx, request)
+
+
+def _refused(ctx: CallContext, request_id: Any, error: ProtocolError) -> bytes:
+    ctx.trace.outcome = error.name.value
+    return encode_error(request_id, error)
 
 
 async def handle_modern(svc: Services, ctx: CallContext, body: bytes, headers: Mapping[str, list[str]]) -> Reply:

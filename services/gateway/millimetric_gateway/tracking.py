@@ -55,11 +55,12 @@ logger = logging.getLogger(__name__)
 
 TRACK_PATH: Final = "/v1/track"
 BATCH_PATH: Final = "/v1/batch"
-Kind = Literal["track", "batch"]
+TrackingRoute = Literal["track", "batch"]
+"""Which tracking endpoint a request came in on: `/v1/track` (one call) or `/v1/batch`."""
 INGEST_KEY_KINDS: Final = ("pk", "sk")
 MEDIA_TYPES: Final = ("application/json", "text/plain", "")
 """JSON bodies may say application/json, text/plain (sendBeacon with a string) or nothing at all."""
-MAX_BODY_BYTES: Final[dict[Kind, int]] = {"track": limits.MAX_TRACK_BODY_BYTES, "batch": limits.MAX_BATCH_BODY_BYTES}
+MAX_BODY_BYTES: Final[dict[TrackingRoute, int]] = {"track": limits.MAX_TRACK_BODY_BYTES, "batch": limits.MAX_BATCH_BODY_BYTES}
 DEFAULT_LIBRARY: Final = "http"
 
 CORS_HEADERS: Final = {
@@ -90,11 +91,11 @@ def _refused(exc: TrackingError, request_id: str) -> web.Response:
     return _answer(exc.status, exc.body(), request_id, headers)
 
 
-def tracking_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def tracking_handler(route: TrackingRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = request_id_of(request)
         try:
-            event_ids = await _track(request, kind)
+            event_ids = await _track(request, route)
         except TrackingError as exc:
             return _refused(exc, request_id)
         return _answer(200, {"accepted": len(event_ids), "event_ids": event_ids}, request_id)
@@ -115,20 +116,20 @@ async def method_not_allowed(request: web.Request) -> web.Response:
     return _answer(405, error.body(), request_id_of(request), {"Allow": "POST, OPTIONS"})
 
 
-async def _track(request: web.Request, kind: Kind) -> list[str]:
+async def _track(request: web.Request, route: TrackingRoute) -> list[str]:
     """Everything between the HTTP request and the broker's acknowledgements; the accepted event ids."""
     _check_media(request)
     try:
-        body = await read_body(request, MAX_BODY_BYTES[kind])
+        body = await read_body(request, MAX_BODY_BYTES[route])
     except Refusal as refusal:
         name: TrackingErrorName = "payload_too_large" if refusal.error.name is ErrorName.PAYLOAD_TOO_LARGE else "parse_error"
         raise TrackingError(name, refusal.error.detail or name, refusal.error.data) from None
     key = await _authenticate(request, body)
     network = client_network(request, request.app[keys.SETTINGS].trusted_proxies)  # once per request
     _check_rate(request, key, network)
-    calls, sent_at, batch_context = _decode(body, kind)
-    messages = _messages(request, key, network, calls, sent_at, batch_context, kind)
-    await _produce(request, messages, kind)
+    calls, sent_at, batch_context = _decode(body, route)
+    messages = _messages(request, key, network, calls, sent_at, batch_context, route)
+    await _produce(request, messages, route)
     return [str(m.event_id) for m in messages]
 
 
@@ -192,15 +193,15 @@ def _check_rate(request: web.Request, key: KeyInfo, network: str | None) -> None
 Decoded = tuple[list[TrackCall], datetime | None, dict[str, object] | None]
 
 
-def _decode(body: bytes, kind: Kind) -> Decoded:
-    if kind == "track":
+def _decode(body: bytes, route: TrackingRoute) -> Decoded:
+    if route == "track":
         return [decode_track(body)], None, None
     batch: TrackBatch = decode_batch(body)
     return batch.batch, batch.sentAt, batch.context
 
 
 def _messages(request: web.Request, key: KeyInfo, ip: str | None, calls: list[TrackCall], sent_at: datetime | None,
-              batch_context: dict[str, object] | None, kind: Kind) -> list[EventMessage]:
+              batch_context: dict[str, object] | None, route: TrackingRoute) -> list[EventMessage]:
     """One Kafka message per call, all validated before any is produced (all or nothing)."""
     assert key.project_id is not None  # pk_ and sk_ keys always belong to a project
     received_at = datetime.now(UTC)
@@ -215,11 +216,11 @@ def _messages(request: web.Request, key: KeyInfo, ip: str | None, calls: list[Tr
             client_ip = context_text(context, "ip", 64)
             call_ip = truncate_ip(client_ip) if client_ip is not None else ip
             call_agent = context_text(context, "userAgent", limits.MAX_USER_AGENT_CHARS) or user_agent
-        where = f"batch[{index}]" if kind == "batch" else ""
+        where = f"batch[{index}]" if route == "batch" else ""
         try:
             properties = stored_properties(call, context)
             messages.append(build_event(
-                call, project_id=key.project_id, received_at=received_at, sent_at=sent_at, properties=properties,
+                call.draft(properties, sent_at), project_id=key.project_id, received_at=received_at,
                 context=EventContext(ip=call_ip, user_agent=call_agent, library=library_of(context) or DEFAULT_LIBRARY),
             ))
         except ValueError as exc:
@@ -230,7 +231,7 @@ def _messages(request: web.Request, key: KeyInfo, ip: str | None, calls: list[Tr
     return messages
 
 
-async def _produce(request: web.Request, messages: list[EventMessage], via: Kind) -> None:
+async def _produce(request: web.Request, messages: list[EventMessage], via: TrackingRoute) -> None:
     """Every message to the broker, concurrently; succeeds only when every one was acknowledged.
     NOTE: on failure some events of a batch may have been queued. Retrying the same calls with the
     same messageIds never stores one twice (the snippet always sends one)."""

@@ -3,9 +3,12 @@ the protocol structs (so they carry the limits of limits.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
-from millimetric_gateway.catalog import JSON_SCHEMA_DIALECT, RESOURCES, tool_listing
+from millimetric_gateway.app import ROUTES
+from millimetric_gateway.catalog import ENDPOINT_PATHS, JSON_SCHEMA_DIALECT, RESOURCES, portable, tool_listing
 from millimetric_protocol import limits
 
 
@@ -47,3 +50,25 @@ def test_resources_have_uri_name_and_description() -> None:
     for resources in RESOURCES.values():
         for resource in resources:
             assert resource["uri"] and resource["name"] and resource["description"] and resource["mimeType"] == "application/json"
+
+
+@pytest.mark.parametrize(("schema", "portable_form"), [
+    ({"type": ["string", "null"], "maxLength": 3}, {"maxLength": 3, "anyOf": [{"type": "string"}, {"type": "null"}]}),
+    ({"type": ["integer", "null"], "anyOf": [{"minimum": 1}, {"type": "null"}]},
+     {"anyOf": [{"minimum": 1}, {"type": "null"}], "allOf": [{"anyOf": [{"type": "integer"}, {"type": "null"}]}]}),
+    ({"type": "object", "properties": {"a": {"type": ["string", "null"], "default": None}}, "required": []},
+     {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}),
+    ({"type": "array", "items": {"type": ["number", "boolean"]}, "default": []},
+     {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "boolean"}]}, "default": []}),
+])
+def test_portable_spells_type_unions_as_any_of_and_accepts_the_same_values(schema: dict[str, Any],
+                                                                           portable_form: dict[str, Any]) -> None:
+    assert portable(schema) == portable_form
+    for value in (None, "ab", "abcd", 0, 2, 1.5, True, [], [1, True], ["x"], {}, {"a": None}, {"a": "x"}, {"a": 1}):
+        same = jsonschema.Draft202012Validator(schema).is_valid(value)
+        assert jsonschema.Draft202012Validator(portable_form).is_valid(value) is same, value
+
+
+def test_the_endpoint_paths_tools_point_to_are_the_mounted_routes() -> None:
+    """unhandled_tool names where a tool is served; that must be where app.py mounts the endpoint."""
+    assert {endpoint: path for path, endpoint in ROUTES} == ENDPOINT_PATHS

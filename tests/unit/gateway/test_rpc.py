@@ -12,9 +12,11 @@ import pytest
 from millimetric_gateway import rpc
 from millimetric_gateway.auth import KeyInfo
 from millimetric_gateway.context import CallContext
+from millimetric_gateway.metrics import GatewayMetrics
 from millimetric_gateway.services import Services
 from millimetric_gateway.settings import Settings
 from millimetric_protocol.errors import ErrorName, ProtocolError
+from millimetric_protocol.events import EventMessage
 from millimetric_protocol.reads import ReadRequest, ReadResult
 
 KEY = KeyInfo(uuid.uuid4(), "rk", uuid.uuid4(), uuid.uuid4(), "pro")
@@ -31,8 +33,13 @@ class FakeQuery:
         return self.outcome
 
 
+class RefusingProducer:
+    async def send(self, message: EventMessage) -> None:
+        raise AssertionError("nothing here produces")
+
+
 def services(outcome: Exception | ReadResult) -> Services:
-    return Services(Settings(), None, FakeQuery(outcome))  # type: ignore[arg-type]
+    return Services(Settings(), RefusingProducer(), FakeQuery(outcome), GatewayMetrics())
 
 
 def context(era: str = "handshake", version: str = "2025-11-25") -> CallContext:
@@ -97,3 +104,15 @@ def test_every_cacheable_modern_method_has_a_ttl() -> None:
                                      "resources/read", "prompts/list"}
     assert rpc.CACHE_TTL_MS["resources/read"] == 0  # events://recent must never be served from a cache
     assert "ping" not in rpc.MODERN_METHODS and "initialize" not in rpc.MODERN_METHODS
+
+
+async def test_a_batch_is_traced_as_one_batch_with_the_first_failing_outcome() -> None:
+    svc = services(ReadResult(rows=[]))
+    ctx = context(version="2025-03-26")
+    batch = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                        {"jsonrpc": "2.0", "id": 2, "method": "no/such"},
+                        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "nope"}}]).encode()
+    status, out = await rpc.handle_handshake(svc, ctx, batch)
+    assert status == 200 and out is not None
+    assert [answer["id"] for answer in json.loads(out)] == [1, 2, 3]
+    assert (ctx.trace.method, ctx.trace.tool, ctx.trace.outcome) == ("batch", "", "method_not_found")

@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from aiohttp.test_utils import make_mocked_request
 from millimetric_gateway.settings import Settings
@@ -15,6 +16,7 @@ from millimetric_gateway.transport import client_address, truncate_ip
 from millimetric_ingest.attribution.tables import CLICK_IDS
 from millimetric_protocol import limits
 from millimetric_protocol.events import EventContext, decode_event, encode_event
+from millimetric_protocol.methods import TrackEventArgs
 from millimetric_protocol.tracking import (
     TRACKING_ERROR_STATUS,
     TrackingError,
@@ -22,6 +24,7 @@ from millimetric_protocol.tracking import (
     corrected_timestamp,
     decode_batch,
     decode_track,
+    draft_of_arguments,
     event_id_for,
     key_in_body,
     merged_context,
@@ -139,17 +142,34 @@ def test_segment_context_page_and_campaign_go_where_attribution_reads_them() -> 
 
 def test_built_events_pass_the_ingest_workers_check() -> None:
     call = decode_track(b'{"event": "x", "anonymousId": "a", "timestamp": "2026-05-01T14:00:00+02:00", "properties": {"p": 1}}')
-    message = build_event(call, project_id=PROJECT, received_at=NOW, sent_at=None, properties=call.properties,
+    message = build_event(call.draft(call.properties, None), project_id=PROJECT, received_at=NOW,
                           context=EventContext(ip="203.0.113.0", user_agent="ua", library="http"))
     assert message.timestamp == NOW and message.timestamp.utcoffset() == timedelta(0)
     assert decode_event(encode_event(message)) == message
     future = decode_track(b'{"event": "x", "anonymousId": "a", "timestamp": "2026-05-03T12:00:01Z"}')
     with pytest.raises(ValueError, match="future"):
-        build_event(future, project_id=PROJECT, received_at=NOW, sent_at=None, properties={}, context=EventContext())
+        build_event(future.draft({}, None), project_id=PROJECT, received_at=NOW, context=EventContext())
     big = decode_track(json.dumps({"event": "x", "anonymousId": "a",
                                    "properties": {f"k{i}": "v" * 8000 for i in range(5)}}).encode())
     with pytest.raises(ValueError, match="larger than"):
-        build_event(big, project_id=PROJECT, received_at=NOW, sent_at=None, properties=big.properties, context=EventContext())
+        build_event(big.draft(big.properties, None), project_id=PROJECT, received_at=NOW, context=EventContext())
+
+
+def test_track_event_and_a_segment_call_build_the_same_message() -> None:
+    """One builder for both ways in: the same event sent as track_event arguments and as a
+    /v1/track call (its messageId = the tool's event_id) becomes the same Kafka message."""
+    event_id = uuid.uuid4()
+    arguments = msgspec.json.decode(json.dumps({
+        "event": "signup", "anonymous_id": "a", "user_id": "u", "properties": {"plan": "pro"},
+        "timestamp": "2026-05-01T14:00:00+02:00", "event_id": str(event_id)}).encode(), type=TrackEventArgs)
+    call = decode_track(json.dumps({
+        "event": "signup", "anonymousId": "a", "userId": "u", "properties": {"plan": "pro"},
+        "timestamp": "2026-05-01T14:00:00+02:00", "messageId": str(event_id)}).encode())
+    context = EventContext(ip="203.0.113.0", library="mcp")
+    from_tool = build_event(draft_of_arguments(arguments), project_id=PROJECT, received_at=NOW, context=context)
+    from_call = build_event(call.draft(call.properties, None), project_id=PROJECT, received_at=NOW, context=context)
+    assert from_tool == from_call
+    assert from_tool.event_id == event_id and from_tool.timestamp == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def request(remote: str, forwarded: list[str] | None = None) -> object:

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 from millimetric_protocol import limits, methods
-from millimetric_protocol.codec import decode_arguments, decode_message, decode_params
-from millimetric_protocol.envelope import CallToolParams
+from millimetric_protocol.codec import decode_arguments, decode_batch, decode_message, decode_params, is_batch
+from millimetric_protocol.envelope import CallToolParams, Message
 from millimetric_protocol.errors import ErrorName, InvalidArguments, ProtocolError
 
 
@@ -78,7 +78,7 @@ def test_params_errors_name_the_path_too() -> None:
     (b'{"jsonrpc":"2.0","id":1,"method":"\\ud800"}', ErrorName.PARSE_ERROR, "unpaired UTF-16 surrogate"),
     (b'{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":"\\udc00"}}', ErrorName.PARSE_ERROR, "unpaired UTF-16 surrogate"),
     (b'{"jsonrpc":"2.0","id":1,"method":"x",', ErrorName.PARSE_ERROR, "malformed JSON"),
-    (b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]', ErrorName.INVALID_REQUEST, "batches are not accepted"),
+    (b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]', ErrorName.INVALID_REQUEST, "batches exist only in MCP 2025-03-26"),
     (b"[" * 100_000, ErrorName.INVALID_REQUEST, f"deeper than {limits.MAX_JSON_DEPTH}"),
     (b'{"a":' * 100_000, ErrorName.INVALID_REQUEST, f"deeper than {limits.MAX_JSON_DEPTH}"),
 ])
@@ -111,3 +111,32 @@ def test_brackets_inside_strings_do_not_count_as_depth() -> None:
     text = json.dumps("[{" * 1000 + '\\"[')
     body = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":' + text.encode() + b"}}"
     assert decode_message(body).method == "ping"
+
+
+def test_a_batch_decodes_member_by_member() -> None:
+    first, second, third = decode_batch(b' [{"jsonrpc":"2.0","id":1,"method":"ping"}, 7, {"jsonrpc":"2.0","method":5}]')
+    assert isinstance(first, Message) and first.method == "ping"
+    assert isinstance(second, ProtocolError) and second.name is ErrorName.INVALID_REQUEST and second.data == {"path": "[1]"}
+    assert isinstance(third, ProtocolError) and third.data == {"path": "[2].method"}
+    assert is_batch(b"\r\n\t [") and not is_batch(b'{"a": []}')
+
+
+@pytest.mark.parametrize(("body", "name", "detail"), [
+    (b"[]", ErrorName.INVALID_REQUEST, "the batch is empty"),
+    (b"[" + b",".join([b'{"jsonrpc":"2.0","method":"x"}'] * (limits.MAX_RPC_BATCH_CALLS + 1)) + b"]",
+     ErrorName.INVALID_REQUEST, f"at most {limits.MAX_RPC_BATCH_CALLS} messages"),
+    (b'[{"jsonrpc":"2.0","id":1,"method":"ping"}', ErrorName.PARSE_ERROR, "malformed JSON"),
+    (b'[{"jsonrpc":"2.0","id":1,"method":"\xff"}]', ErrorName.PARSE_ERROR, "not valid UTF-8"),
+    (b"[" * (limits.MAX_JSON_DEPTH + 1) + b"]" * (limits.MAX_JSON_DEPTH + 1), ErrorName.INVALID_REQUEST, "deeper than"),
+    (b'{"jsonrpc":"2.0"}', ErrorName.INVALID_REQUEST, "a JSON array"),
+])
+def test_a_batch_that_is_not_one_is_refused_as_a_whole(body: bytes, name: ErrorName, detail: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode_batch(body)
+    assert info.value.name is name
+    assert info.value.detail is not None and detail in info.value.detail
+
+
+def test_a_batch_of_max_rpc_batch_calls_is_accepted() -> None:
+    body = b"[" + b",".join([b'{"jsonrpc":"2.0","method":"x"}'] * limits.MAX_RPC_BATCH_CALLS) + b"]"
+    assert len(decode_batch(body)) == limits.MAX_RPC_BATCH_CALLS

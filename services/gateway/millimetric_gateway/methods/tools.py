@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from millimetric_protocol import limits
 from millimetric_protocol.codec import decode_arguments, decode_params, encode
 from millimetric_protocol.envelope import BareParams, CallToolParams, CallToolResult, TextContent
 from millimetric_protocol.errors import ErrorName, InvalidArguments, ProtocolError
-from millimetric_protocol.events import EVENT_MESSAGE_VERSION, EventContext, EventMessage, uuid7
+from millimetric_protocol.events import EventContext
 from millimetric_protocol.methods import TrackEventArgs
 from millimetric_protocol.reads import ReadRequest, ReadScope
-from millimetric_protocol.validate import check_timestamp
+from millimetric_protocol.tracking import build_event, draft_of_arguments
 
-from ..catalog import find_tool, tool_listing, tool_names
+from ..catalog import ENDPOINT_PATHS, find_tool, serving_endpoint, tool_listing, tool_names
 from ..context import CallContext
 from ..services import Services
 from .paging import check_cursor
@@ -30,6 +29,11 @@ async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]
     params = decode_params(raw, CallToolParams)
     tool = find_tool(ctx.endpoint, params.name)
     if tool is None:
+        elsewhere = serving_endpoint(params.name, ctx.endpoint)
+        if elsewhere is not None:
+            path = ENDPOINT_PATHS[elsewhere]
+            raise ProtocolError(ErrorName.UNHANDLED_TOOL, f"{params.name} is served on {path}, not here",
+                                {"name": params.name, "endpoint": path})
         raise ProtocolError(
             ErrorName.UNKNOWN_TOOL, f"no tool named {params.name[:100]!r} on this endpoint",
             {"name": params.name[:100], "available": list(tool_names(ctx.endpoint, ctx.scope))},
@@ -61,38 +65,19 @@ async def call_tool(svc: Services, ctx: CallContext, raw: Any) -> dict[str, Any]
 
 
 async def _track(svc: Services, ctx: CallContext, args: TrackEventArgs) -> dict[str, Any]:
-    received_at = datetime.now(timezone.utc)
+    assert ctx.key.project_id is not None  # track_event is listed for sk_ keys only, which belong to a project
     try:
-        # astimezone overflows for 9999-12-31T23:00-05:00 (year 10000 in UTC): an argument error too.
-        timestamp = args.timestamp.astimezone(timezone.utc) if args.timestamp is not None else received_at
-        check_timestamp(timestamp, received_at)
-    except OverflowError:
-        raise InvalidArguments("timestamp: outside the storable range once converted to UTC", "arguments.timestamp") from None
+        message = build_event(draft_of_arguments(args), project_id=ctx.key.project_id, received_at=datetime.now(UTC),
+                              context=EventContext(ip=ctx.client_ip, user_agent=ctx.user_agent, library="mcp"))
     except ValueError as exc:
-        raise InvalidArguments(str(exc), "arguments.timestamp") from None
-    message = EventMessage(
-        v=EVENT_MESSAGE_VERSION,
-        event_id=args.event_id if args.event_id is not None else uuid7(),
-        project_id=ctx.key.project_id,  # type: ignore[arg-type]  # sk keys always belong to a project
-        received_at=received_at,
-        timestamp=timestamp,
-        event=args.event,
-        anonymous_id=args.anonymous_id,
-        user_id=args.user_id,
-        properties=args.properties,
-        context=EventContext(ip=ctx.client_ip, user_agent=ctx.user_agent, library="mcp"),
-    )
-    if len(encode(message)) > limits.MAX_EVENT_BYTES:
-        raise InvalidArguments(f"event larger than {limits.MAX_EVENT_BYTES} bytes once encoded", "arguments")
-    metrics = getattr(svc, "metrics", None)  # NOTE: contract tests pass a bare stand-in for Services
+        detail = str(exc)
+        raise InvalidArguments(detail, "arguments.timestamp" if detail.startswith("timestamp") else "arguments") from None
     try:
         await svc.producer.send(message)
     except ProtocolError:
-        if metrics is not None:
-            metrics.produce_failed("mcp")
+        svc.metrics.produce_failed("mcp")
         raise
-    if metrics is not None:
-        metrics.produced("mcp")
+    svc.metrics.produced("mcp")
     return {"event_id": str(message.event_id), "status": "accepted"}
 
 
