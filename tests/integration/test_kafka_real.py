@@ -47,6 +47,7 @@ def test_without_java_or_maven_the_helper_says_what_to_install(tmp_path: Path) -
     assert "apt-get install default-jre-headless maven" in INSTALL_HINT
 
 
+@pytest.mark.real_kafka
 @pytest.mark.slow
 def test_a_failed_download_names_the_artifact_and_mavens_error(tmp_path: Path) -> None:
     environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()), "MILLIMETRIC_KAFKA_CACHE": str(tmp_path)}
@@ -58,6 +59,7 @@ def test_a_failed_download_names_the_artifact_and_mavens_error(tmp_path: Path) -
     assert not (tmp_path / "kafka-0.0.0-none").exists(), "nothing half-downloaded is left where a later run would look"
 
 
+@pytest.mark.real_kafka
 @pytest.mark.slow
 def test_concurrent_first_runs_download_once_and_later_runs_reuse_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()), "MILLIMETRIC_KAFKA_CACHE": str(tmp_path)}
@@ -73,6 +75,17 @@ def test_concurrent_first_runs_download_once_and_later_runs_reuse_it(tmp_path: P
     assert [r.message.split(" (")[0] for r in caplog.records] == ["downloading Apache Kafka 4.1.0"]
     assert fetch_kafka(environ={**environ, "PATH": str(tmp_path)}) == results[0], "a finished download needs no Maven"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kafka-4.1.0", "kafka-4.1.0.lock"], "no staging dir left behind"
+
+
+@pytest.mark.real_kafka
+def test_a_node_that_exits_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
+    cluster = KafkaCluster(tmp_path / "kafka", 1, heap_mb=1)  # too small a heap for the JVM to start
+    with pytest.raises(KafkaSetupError) as failed:
+        cluster.start(timeout_s=60)
+    message = str(failed.value)
+    assert message.startswith("Kafka node 1 exited with 1 while starting; "), message
+    assert "heap" in message, "the log's tail says why"
+    assert not cluster.broker(1).running
 
 
 # --- the cluster -----------------------------------------------------------------------------------
@@ -93,6 +106,16 @@ async def fully_replicated(cluster: KafkaCluster, topic: str, partition: int = 0
     return await poll(state, deadline_s=60, interval_s=0.2)
 
 
+async def configs_of(admin: AIOKafkaAdminClient, kind: ConfigResourceType, name: str) -> dict[str, str]:
+    """The configuration of one topic or broker (polled: a node may not know a new topic for moments)."""
+    async def described() -> dict[str, str]:
+        (answer,) = await admin.describe_configs([ConfigResource(kind, name)])
+        ((error_code, _, _, _, entries),) = answer.resources
+        return {entry[0]: entry[1] for entry in entries} if error_code == 0 else {}
+
+    return await poll(described, deadline_s=30, interval_s=0.2)
+
+
 async def test_three_nodes_answer_and_topics_and_internal_topics_are_replicated_three_times(kafka_cluster: KafkaCluster) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_cluster.bootstrap)
     await admin.start()
@@ -101,18 +124,24 @@ async def test_three_nodes_answer_and_topics_and_internal_topics_are_replicated_
         topic = await replicated_topic(kafka_cluster, "replicated", partitions=3)
         for p in range(3):
             assert len((await fully_replicated(kafka_cluster, topic, p)).isr) == 3
-        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic),
-                                                ConfigResource(ConfigResourceType.BROKER, "2")])
+        # A topic's own min.insync.replicas wins over the brokers' 2: ensure_topics did set it.
+        relaxed = unique_name("test.relaxed")
+        await ensure_topics(kafka_cluster.bootstrap, relaxed, 1, replication_factor=3, min_insync_replicas=1)
+        topic_configs = [await configs_of(admin, ConfigResourceType.TOPIC, name) for name in (topic, relaxed)]
+        broker = await configs_of(admin, ConfigResourceType.BROKER, "2")
     finally:
         await admin.close()
-    configs = {resource[3]: {entry[0]: entry[1] for entry in resource[4]} for answer in answers for resource in answer.resources}
-    assert configs[topic]["min.insync.replicas"] == "2"
-    broker = configs["2"]
+    assert [c["min.insync.replicas"] for c in topic_configs] == ["2", "1"]
     assert broker["auto.create.topics.enable"] == "false"
     assert (broker["offsets.topic.replication.factor"], broker["transaction.state.log.replication.factor"],
             broker["share.coordinator.state.topic.replication.factor"]) == ("3", "3", "3")
     assert (broker["min.insync.replicas"], broker["transaction.state.log.min.isr"],
             broker["share.coordinator.state.topic.min.isr"]) == ("2", "2", "2")
+
+
+async def test_a_topic_the_cluster_cannot_hold_is_refused_naming_the_reason(kafka_cluster: KafkaCluster) -> None:
+    with pytest.raises(RuntimeError, match="InvalidReplicationFactor"):
+        await ensure_topics(kafka_cluster.bootstrap, unique_name("test.toomany"), 1, timeout_s=1, replication_factor=4)
 
 
 @pytest.mark.slow
