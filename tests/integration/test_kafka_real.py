@@ -11,20 +11,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import random
 import signal
 import ssl
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
-from millimetric.embedded import ensure_topics
+from millimetric.embedded import ensure_topics, free_port
 from millimetric.kafka import INSTALL_HINT, KafkaCluster, KafkaSetupError, PartitionState, fetch_kafka, find_java
 
 from tests.support.accounts import create_account
@@ -237,6 +242,53 @@ async def test_a_node_killed_under_load_loses_and_duplicates_no_event(kafka_stac
     await assert_ledger(kafka_stack.dsn, project.project_id, ledger, deadline_s=120)
     for p in range(4):
         await fully_replicated(kafka_cluster, topic, p)
+
+
+def quiet_port_pair() -> int:
+    """A free port whose successor is free too, below the kernel's ephemeral range: dev puts the
+    query service on gateway port + 1, and the Kafka node's own connections would soon take a port
+    just above one that was free a moment ago."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for candidate in random.sample(range(20_000, low - 1), 100):
+        if free_port(candidate) == candidate and free_port(candidate + 1) == candidate + 1:
+            return candidate
+    raise AssertionError(f"no two free ports in a row below {low}")
+
+
+@pytest.mark.real_kafka
+@pytest.mark.slow
+async def test_dev_with_broker_kafka_runs_the_stack_on_apache_kafka_and_stops_it(tmp_path: Path,
+                                                                                 http: aiohttp.ClientSession) -> None:
+    tmp_path.chmod(0o755)  # the embedded PostgreSQL server runs as another user under root
+    data_dir = tmp_path / "data"
+    port = quiet_port_pair()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILLIMETRIC_") or k == "MILLIMETRIC_KAFKA_CACHE"}
+    proc = subprocess.Popen([sys.executable, "-m", "millimetric", "dev", "--data-dir", str(data_dir), "--port", str(port),
+                             "--broker", "kafka", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        await wait_until(lambda: (data_dir / "dev.json").exists(), deadline_s=120, what="dev.json written")
+        info = json.loads((data_dir / "dev.json").read_text())
+        project = info["accounts"][0]["projects"][0]
+        (node,) = [c for c in psutil.Process(proc.pid).children() if "kafka.Kafka" in c.cmdline()]
+        saved = json.loads((data_dir / "kafka" / "cluster.json").read_text())
+        assert info["kafka_bootstrap"] == f"127.0.0.1:{saved['brokers'][0]['port']}"
+        assert (data_dir / "kafka" / "broker-1" / "data" / "meta.properties").exists(), "the broker's data is in kafka/"
+        event_id = (await tool(http, info["mcp_url"], project["sk"], "track_event", {"event": "on_kafka", "anonymous_id": "d"}))["event_id"]
+
+        async def found() -> bool:
+            rows = await tool(http, info["mcp_url"], project["rk"], "query_events", {"event": "on_kafka"})
+            return any(r["event_id"] == event_id for r in rows)
+
+        await poll(found, deadline_s=60, interval_s=0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    assert not psutil.pid_exists(node.pid) or node.status() == psutil.STATUS_ZOMBIE, "the Kafka node outlived dev"
 
 
 # --- SASL_SSL and SSL, at the client level ---------------------------------------------------------
