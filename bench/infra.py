@@ -1,6 +1,7 @@
 """Real processes on 127.0.0.1 for the benchmarks, built from the project's own pieces.
 
-One embedded PostgreSQL server and one Tansu broker serve a whole `python -m bench` run; each
+One embedded PostgreSQL server and one Tansu broker serve a whole `python -m bench` run (a
+benchmark that needs Apache Kafka itself starts one with `running_kafka`); each
 benchmark gets its own database (migrated with `millimetric.migrate`) and its own topic, and starts
 the services it measures as `python -m millimetric gateway|query|ingest` processes, exactly as
 `millimetric dev` does. Everything started here is stopped here, by process id.
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import psutil
 from millimetric.embedded import Broker, ensure_topics, free_port, start_postgres, stop_postgres
+from millimetric.kafka import KafkaCluster
 from millimetric.migrate import migrate
 from millimetric.stack import Stack, make_stack
 from millimetric_runtime.processes import ServiceProcess, wait_http_ready
@@ -122,6 +124,22 @@ def running_infra(work_dir: Path | None = None) -> Iterator[Infra]:
         yield infra
     finally:
         infra.stop()
+
+
+@contextlib.contextmanager
+def running_kafka(work_dir: Path, brokers: int = 1) -> Iterator[KafkaCluster]:
+    """Apache Kafka 4.1.0 (millimetric.kafka, the broker compose runs) instead of Tansu for a
+    benchmark, its data and logs under `work_dir`, compiled with the full JIT since the benchmark
+    loads it. Raises millimetric.kafka.KafkaSetupError without Java 17+ and Maven. Use it with
+    `ensure_topics(kafka.bootstrap, …)` and `infra.stack(dsn, topic, extra_env={…})` where the
+    extra environment is GATEWAY_KAFKA_BOOTSTRAP / INGEST_KAFKA_BOOTSTRAP = kafka.bootstrap and
+    GATEWAY_KAFKA_IDEMPOTENCE / INGEST_KAFKA_IDEMPOTENCE = "true"."""
+    kafka = KafkaCluster(work_dir, brokers, quick_start=False)
+    kafka.start()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
 
 
 class PeakRss:

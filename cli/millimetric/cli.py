@@ -1,6 +1,7 @@
 """The `millimetric` command line.
 
   millimetric dev [--data-dir D] [--port P] [--ingest-workers N] [--fresh]   the whole stack
+                  [--broker tansu|kafka [--brokers 1|3]]
   millimetric gateway | ingest | query                                         one service (env-configured)
   millimetric ingest --replay [--group-id G]                                   rebuild the projection from the topic
   millimetric migrate                                                          apply SQL migrations
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--partitions", type=int, default=6, help="partitions of the events topic (default 6)")
     dev.add_argument("--fresh", action="store_true", help="wipe the data dir first")
     dev.add_argument("--quiet", action="store_true", help="do not print the banner")
+    dev.add_argument("--broker", choices=("tansu", "kafka"), default="tansu",
+                     help="tansu: the embedded broker, memory storage (default); kafka: Apache Kafka 4.1.0 with the "
+                          "idempotent producer, data kept in DATA_DIR/kafka (needs Java 17+ and Maven; downloaded once)")
+    dev.add_argument("--brokers", type=int, choices=(1, 3), default=1,
+                     help="Apache Kafka nodes with --broker kafka (default 1; 3: topics at 3 replicas, min ISR 2)")
 
     for name in ("gateway", "ingest", "query"):
         service = sub.add_parser(name, help=f"run the {name} service alone, configured from {name.upper()}_* variables")
@@ -167,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     setup_logging("cli", json_lines=False, level=logging.INFO if args.command == "dev" else logging.WARNING)
     if args.command == "dev":
         from .dev import DevOptions, run_dev
-        opts = DevOptions(args.data_dir, args.port, args.ingest_workers, args.partitions, args.fresh, quiet=args.quiet)
+        if args.brokers > 1 and args.broker != "kafka":
+            build_parser().error("--brokers needs --broker kafka")
+        opts = DevOptions(args.data_dir, args.port, args.ingest_workers, args.partitions, args.fresh, quiet=args.quiet,
+                          broker=args.broker, brokers=args.brokers)
         sys.exit(asyncio.run(run_dev(opts, os.environ)))
     if args.command == "demo-data":
         return _demo_data(args)

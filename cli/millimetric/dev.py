@@ -1,11 +1,11 @@
 """`millimetric dev`: the whole stack on one machine, each service its own OS process.
 
-Starts PostgreSQL and the broker (embedded unless MILLIMETRIC_PG_DSN / MILLIMETRIC_KAFKA_BOOTSTRAP
-name real ones), migrates, seeds demo accounts and keys, creates the topics, then supervises the
-query service, the gateway and N ingest workers (millimetric.stack, millimetric_runtime.processes):
-a service that dies is reported loudly and restarted with backoff; one that keeps dying stops the
-stack with its error. Ctrl-C / SIGTERM stop
-every process in order (gateway, ingest, query, broker, database).
+Starts PostgreSQL and the broker (the embedded Tansu broker, or Apache Kafka with `--broker kafka`;
+neither when MILLIMETRIC_PG_DSN / MILLIMETRIC_KAFKA_BOOTSTRAP name real ones), migrates, seeds demo
+accounts and keys, creates the topics, then supervises the query service, the gateway and N ingest
+workers (millimetric.stack, millimetric_runtime.processes): a service that dies is reported loudly
+and restarted with backoff; one that keeps dying stops the stack with its error. Ctrl-C / SIGTERM
+stop every process in order (gateway, ingest, query, broker, database).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from millimetric_protocol.topics import EVENTS
 from millimetric_runtime.processes import Supervisor, wait_http_ready_async
 
 from .embedded import Broker, ensure_topics, free_port, start_postgres
+from .kafka import KafkaCluster, KafkaSetupError
 from .migrate import migrate
 from .seed import load_previous, seed
 from .stack import STOP_ORDER, make_stack
@@ -42,6 +43,10 @@ class DevOptions:
     fresh: bool = False
     host: str = "127.0.0.1"
     quiet: bool = False
+    broker: str = "tansu"
+    """'tansu' (embedded, memory storage, starts in a second) or 'kafka' (Apache Kafka, millimetric.kafka)."""
+    brokers: int = 1
+    """Apache Kafka nodes with --broker kafka; from 3 on, topics get 3 replicas and min ISR 2."""
 
 
 def banner(info: dict[str, Any]) -> str:
@@ -89,8 +94,18 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
     if not dsn:
         dsn = await asyncio.to_thread(start_postgres, data_dir / "pg")
     broker: Broker | None = None
+    cluster: KafkaCluster | None = None
     bootstrap = environ.get("MILLIMETRIC_KAFKA_BOOTSTRAP", "")
-    if not bootstrap:
+    if not bootstrap and opts.broker == "kafka":
+        try:
+            cluster = KafkaCluster(data_dir / "kafka", opts.brokers, environ=environ)
+            await asyncio.to_thread(cluster.start)
+        except KafkaSetupError as exc:
+            logger.error("!!! %s", exc)
+            return 1
+        logger.info("Apache Kafka: %d node(s) at %s, data in %s", opts.brokers, cluster.bootstrap, cluster.base_dir)
+        bootstrap = cluster.bootstrap
+    elif not bootstrap:
         broker = Broker(free_port(19092), data_dir / "tansu.log")
         await asyncio.to_thread(broker.start)
         bootstrap = broker.bootstrap
@@ -108,7 +123,9 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
             await conn.close()
         dev_json.unlink(missing_ok=True)  # reappears when this stack is ready
         topic = environ.get("INGEST_EVENTS_TOPIC", EVENTS.name)
-        await ensure_topics(bootstrap, topic, opts.partitions)
+        await ensure_topics(bootstrap, topic, opts.partitions,
+                            replication_factor=cluster.replication_factor if cluster else 1,
+                            min_insync_replicas=cluster.min_insync_replicas if cluster else None)
         if opts.ingest_workers > opts.partitions:
             # Workers of one group share partitions; each partition has one owner, so the rest sit idle.
             logger.warning("%d ingest workers but %d partitions: %d workers will be idle (raise --partitions)",
@@ -151,3 +168,5 @@ async def run_dev(opts: DevOptions, environ: Mapping[str, str]) -> int:
     finally:
         if broker is not None:
             broker.stop()
+        if cluster is not None:
+            await asyncio.to_thread(cluster.stop)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 logger = logging.getLogger(__name__)
 
@@ -96,19 +96,29 @@ class Broker:
             self.process.wait()
 
 
-async def ensure_topics(bootstrap: str, topic: str, partitions: int, timeout_s: float = 30.0) -> None:
-    """Create the events topic (with `partitions`) and its dead-letter topic if missing."""
+async def ensure_topics(bootstrap: str, topic: str, partitions: int, timeout_s: float = 30.0, *,
+                        replication_factor: int = 1, min_insync_replicas: int | None = None) -> None:
+    """Create the events topic (with `partitions`) and its dead-letter topic (one partition) if
+    missing, both with `replication_factor` replicas and, if given, `min.insync.replicas`. The same
+    call serves Tansu (the defaults) and a Kafka cluster (e.g. 3 and 2). Topics that exist are left
+    as they are. A refusal (e.g. more replicas than live brokers) is retried until `timeout_s`,
+    then raised as RuntimeError naming it."""
+    configs = {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas is not None else {}
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="millimetric-setup")
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            wanted = [NewTopic(topic, partitions, 1), NewTopic(topic + ".dlq", 1, 1)]
+            wanted = [NewTopic(topic, partitions, replication_factor, topic_configs=configs),
+                      NewTopic(topic + ".dlq", 1, replication_factor, topic_configs=configs)]
             missing = [t for t in wanted if t.name not in existing]
             if missing:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(missing)
+                response = await admin.create_topics(missing)
+                # The answer carries one error code per topic; the call itself does not raise them.
+                for name, code, *_ in response.topic_errors:
+                    if code not in (0, TopicAlreadyExistsError.errno):
+                        raise for_code(code)(f"cannot create topic {name}")
             return
         except (KafkaError, OSError) as exc:
             if time.monotonic() > deadline:
