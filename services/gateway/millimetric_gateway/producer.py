@@ -61,7 +61,7 @@ class EventProducer:
     def _make(self) -> AIOKafkaProducer:
         s = self._settings
         return AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
+            **s.kafka.client_options(),
             acks="all",
             enable_idempotence=s.kafka_idempotence,
             linger_ms=2,

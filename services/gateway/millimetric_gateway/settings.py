@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from millimetric_protocol.topics import EVENTS
-from millimetric_runtime.settings import from_env
+from millimetric_runtime.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+from millimetric_runtime.settings import from_env, secret
 from msgspec import Meta
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -27,6 +28,13 @@ class Settings:
     pg_dsn: str = "postgresql://millimetric:millimetric@postgres:5432/millimetric"
     kafka_bootstrap: str = "kafka:9092"
     kafka_idempotence: bool = True
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_ca_file: str | None = None
+    kafka_cert_file: str | None = None
+    kafka_key_file: str | None = None
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = secret()
     events_topic: str = EVENTS.name
     produce_timeout_s: Deadline = 5.0
     max_inflight_produces: Positive = 2000
@@ -60,6 +68,12 @@ class Settings:
     @property
     def bound_to_loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1")
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How this service's Kafka clients connect (millimetric_runtime.kafka)."""
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security_protocol, self.kafka_ca_file, self.kafka_cert_file,
+                               self.kafka_key_file, self.kafka_sasl_mechanism, self.kafka_sasl_username, self.kafka_sasl_password)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

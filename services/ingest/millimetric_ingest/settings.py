@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from millimetric_protocol.topics import EVENTS, dead_letter_topic
-from millimetric_runtime.settings import env, from_env
+from millimetric_runtime.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+from millimetric_runtime.settings import env, from_env, secret
 from msgspec import Meta
 
 PREFIX = "INGEST_"
@@ -19,6 +20,13 @@ class Settings:
     kafka_bootstrap: str = "kafka:9092"
     kafka_idempotence: bool = True
     """For the dead-letter producer; the embedded dev broker needs it off."""
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_ca_file: str | None = None
+    kafka_cert_file: str | None = None
+    kafka_key_file: str | None = None
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = secret()
     events_topic: str = EVENTS.name
     group_id: str = "millimetric-ingest"
     batch_max_events: Annotated[int, Meta(ge=1)] = 2000
@@ -55,6 +63,12 @@ class Settings:
     @property
     def dead_letter_topic(self) -> str:
         return self.dead_letter_topic_name or dead_letter_topic(self.events_topic)
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How this service's Kafka clients connect (millimetric_runtime.kafka)."""
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security_protocol, self.kafka_ca_file, self.kafka_cert_file,
+                               self.kafka_key_file, self.kafka_sasl_mechanism, self.kafka_sasl_username, self.kafka_sasl_password)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
